@@ -1,0 +1,542 @@
+/**
+ * The broker: owns sessions, subscriptions, retained messages, connections and listeners, and
+ * routes every message. Transport-agnostic: listeners hand it {@linkcode Transport}s.
+ *
+ * @module
+ */
+
+import { getLogger, type Logger } from "@logtape/logtape";
+import { encodePublish, setPublishDup, setPublishPacketId } from "../codec/publish.ts";
+import { ReasonCode } from "../codec/reason_code.ts";
+import type { Properties, PublishPacket, QoS, Will } from "../codec/types.ts";
+import { Connection } from "./connection.ts";
+import type { RunningListener } from "./listeners/listener.ts";
+import { listenTcp } from "./listeners/tcp.ts";
+import { listenWebSocket } from "./listeners/websocket.ts";
+import { isExpired, type Message, remainingExpiry } from "./message.ts";
+import { type BrokerOptions, resolveOptions, type ResolvedOptions } from "./options.ts";
+import { RetainStore } from "./retain.ts";
+import { type QueuedMessage, Session } from "./session.ts";
+import { SubscriptionTree } from "./subscriptions.ts";
+import type { Transport } from "./transport.ts";
+
+/** Where and how {@linkcode Broker.listen} listens. */
+export interface ListenOptions {
+  /** TCP port, 0 to let the OS choose (default 1883). */
+  port?: number;
+  /**
+   * Address to bind. Without one, the broker binds 127.0.0.1 and ::1 only, like Mosquitto 2.0's
+   * local-only mode when no listener is configured.
+   */
+  hostname?: string;
+  /** `mqtt` (default) or `websockets` (MQTT over WebSocket, subprotocol `mqtt`). */
+  protocol?: "mqtt" | "websockets";
+}
+
+/** Counters for `$SYS`, metrics and tests. */
+export interface BrokerStats {
+  messagesReceived: number;
+  messagesSent: number;
+  /** Messages not delivered because a client's queue was full or it did not read. */
+  messagesDropped: number;
+  bytesReceived: number;
+  bytesSent: number;
+}
+
+/**
+ * An MQTT 3.1 / 3.1.1 / 5.0 broker.
+ *
+ * @example
+ * ```ts
+ * import { Broker } from "./broker.ts";
+ * const broker = new Broker();
+ * const [listener] = await broker.listen({ port: 0, hostname: "127.0.0.1" });
+ * console.log(`listening on ${listener?.port}`);
+ * await broker.close();
+ * ```
+ */
+export class Broker {
+  /** Settings with defaults filled in. */
+  readonly options: ResolvedOptions;
+  /** Where the broker logs. */
+  readonly log: Logger;
+  /** All subscriptions. */
+  readonly subscriptions: SubscriptionTree;
+  /** Retained messages. */
+  readonly retained = new RetainStore();
+  /** Sessions by client id, online and offline. */
+  readonly sessions = new Map<string, Session>();
+  /** Open connections, including those that have not sent CONNECT yet. */
+  readonly connections = new Set<Connection>();
+  /** Counters. */
+  readonly stats: BrokerStats = {
+    messagesReceived: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    bytesReceived: 0,
+    bytesSent: 0,
+  };
+  readonly #listeners: RunningListener[] = [];
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closing = false;
+
+  /** Creates a broker; it accepts clients once {@linkcode listen} is called. */
+  constructor(options: BrokerOptions = {}) {
+    this.options = resolveOptions(options);
+    this.log = options.log ?? getLogger(["midge"]);
+    // Shared subscriptions prefer a member that is online, then round-robin [MQTT-4.8.2-3].
+    this.subscriptions = new SubscriptionTree((members, start) => {
+      for (let i = 0; i < members.length; i++) {
+        const index = (start + i) % members.length;
+        const member = members[index];
+        if (member && this.sessions.get(member.clientId)?.connection) return index;
+      }
+      return start;
+    });
+  }
+
+  /** The listeners that are open. */
+  get listeners(): readonly RunningListener[] {
+    return this.#listeners;
+  }
+
+  /**
+   * Opens a listener (two in local-only mode: 127.0.0.1 and ::1 on the same port) and logs
+   * `Opening ipv4 listen socket on port 1883.` as Mosquitto does.
+   */
+  async listen(options: ListenOptions = {}): Promise<RunningListener[]> {
+    const protocol = options.protocol ?? "mqtt";
+    const port = options.port ?? 1883;
+    const opened: RunningListener[] = [];
+    try {
+      if (options.hostname !== undefined) {
+        opened.push(await this.#open(protocol, options.hostname, port));
+      } else {
+        const v4 = await this.#open(protocol, "127.0.0.1", port);
+        opened.push(v4);
+        try {
+          opened.push(await this.#open(protocol, "::1", v4.port));
+        } catch (error) {
+          // A host without IPv6 still serves IPv4, as Mosquitto does.
+          if (!(error instanceof Deno.errors.AddrNotAvailable)) throw error;
+          this.log.warn(`Warning: Unable to open ipv6 listen socket on port ${v4.port}.`);
+        }
+      }
+    } catch (error) {
+      await Promise.all(opened.map((l) => l.close()));
+      throw error;
+    }
+    for (const listener of opened) {
+      this.log.info(
+        `Opening ${listener.family} listen socket on port ${listener.port}` +
+          (listener.protocol === "websockets" ? " (websockets)." : "."),
+      );
+    }
+    this.#listeners.push(...opened);
+    this.#startTimer();
+    return opened;
+  }
+
+  async #open(protocol: "mqtt" | "websockets", hostname: string, port: number) {
+    if (protocol === "websockets") {
+      let listenerPort = port;
+      const listener = await listenWebSocket({
+        hostname,
+        port,
+        onTransport: (t) => this.handleTransport(t, listenerPort),
+      });
+      listenerPort = listener.port;
+      return listener;
+    }
+    let listenerPort = port;
+    const listener = listenTcp({
+      hostname,
+      port,
+      onTransport: (t) => this.handleTransport(t, listenerPort),
+    });
+    listenerPort = listener.port;
+    return listener;
+  }
+
+  /** Serves one client over `transport` (what listeners call; tests use in-memory pipes). */
+  handleTransport(transport: Transport, listenerPort = 0): Connection {
+    const connection = new Connection(this, transport, listenerPort);
+    if (this.#closing) {
+      transport.close();
+      return connection;
+    }
+    this.connections.add(connection);
+    if (this.options.verbose) {
+      this.log.debug(`New connection from ${connection.peer} on port ${listenerPort}.`);
+    }
+    connection.start();
+    this.#startTimer();
+    return connection;
+  }
+
+  /**
+   * Stops accepting, sends v5 clients DISCONNECT 0x8B (Server shutting down), closes every
+   * connection and listener.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const listeners = this.#listeners.splice(0);
+    await Promise.all(listeners.map((l) => l.close()));
+    for (const connection of this.connections) {
+      // No wills on shutdown: the clients did nothing wrong [MQTT-3.1.2-8 lists the triggers].
+      connection.publishWillOnClose = false;
+      if (connection.state === "connected") {
+        connection.disconnect(ReasonCode.ServerShuttingDown, "Server shutting down");
+      } else {
+        connection.destroy();
+      }
+    }
+    // Give DISCONNECT packets a moment to leave, then drop whatever is still open.
+    const deadline = Date.now() + 1000;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    for (const connection of this.connections) connection.destroy();
+    while (this.connections.size > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  /**
+   * Routes a message to every matching subscription and stores it when retained. Returns how
+   * many clients it was delivered or queued to.
+   */
+  publish(message: Message): number {
+    this.stats.messagesReceived++;
+    if (message.retain && this.options.retainAvailable) this.retained.set(message);
+    const { deliveries, shared } = this.subscriptions.match(message.topic, message.origin);
+    const count = deliveries.length + shared.length;
+    if (count === 0) return 0;
+    const cache: (Uint8Array | undefined)[] = [];
+    const now = Date.now();
+    for (const list of [deliveries, shared]) {
+      for (const delivery of list) {
+        const session = this.sessions.get(delivery.clientId);
+        if (!session) continue;
+        this.deliver(session, {
+          message,
+          qos: (message.qos < delivery.qos ? message.qos : delivery.qos) as QoS,
+          // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is cleared unless retain-as-published.
+          retain: delivery.retainAsPublished ? message.retain : false,
+          identifiers: delivery.identifiers,
+        }, cache, now);
+      }
+    }
+    return count;
+  }
+
+  /** Publishes a will (or delayed will) of a client that has gone. */
+  publishWill(clientId: string, will: Will): void {
+    const props = will.properties;
+    let properties: Properties | undefined;
+    let expiresAt = 0;
+    if (props) {
+      const { willDelayInterval: _delay, messageExpiryInterval, ...rest } = props;
+      properties = Object.keys(rest).length > 0 ? rest : undefined;
+      if (messageExpiryInterval !== undefined) {
+        expiresAt = Date.now() + messageExpiryInterval * 1000;
+      }
+    }
+    if (this.options.verbose) {
+      this.log.debug(`Sending will of client ${clientId} on topic "${will.topic}".`);
+    }
+    this.publish({
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos,
+      retain: will.retain,
+      properties,
+      expiresAt,
+      origin: clientId,
+    });
+  }
+
+  /**
+   * Sends `item` to the session's client now, or queues it: while offline (QoS 1/2, and QoS 0 with
+   * `queue_qos0_messages`), or while the client's in-flight window is full [MQTT-4.9.0-2].
+   */
+  deliver(session: Session, item: QueuedMessage, cache?: (Uint8Array | undefined)[], now = Date.now()): void {
+    const connection = session.connection;
+    if (!connection || connection.state !== "connected") {
+      if (item.qos > 0 || this.options.queueQos0Messages) this.#enqueue(session, item);
+      return;
+    }
+    if (item.qos === 0) {
+      if (connection.outgoingBytes > this.options.maxOutgoingBytes) {
+        // A slow reader must not stall anyone else: its QoS 0 messages go, counted.
+        connection.droppedQos0++;
+        this.stats.messagesDropped++;
+        return;
+      }
+      this.#sendPublish(connection, item, 0, false, cache, now);
+      return;
+    }
+    if (session.queue.length > 0 || session.inflight.size >= this.#inflightLimit(connection)) {
+      this.#enqueue(session, item);
+      return;
+    }
+    this.#sendInflight(session, connection, item, cache, now);
+  }
+
+  /** Moves queued messages into free in-flight slots, dropping expired ones. */
+  drainQueue(session: Session): void {
+    const connection = session.connection;
+    if (!connection || connection.state !== "connected") return;
+    const limit = this.#inflightLimit(connection);
+    const now = Date.now();
+    let taken = 0;
+    const queue = session.queue;
+    while (taken < queue.length) {
+      const item = queue[taken] as QueuedMessage;
+      if (item.qos > 0 && session.inflight.size >= limit) break;
+      taken++;
+      session.queuedBytes -= item.message.payload.length;
+      if (isExpired(item.message, now)) continue;
+      if (item.qos === 0) this.#sendPublish(connection, item, 0, false, undefined, now);
+      else this.#sendInflight(session, connection, item, undefined, now);
+    }
+    if (taken > 0) session.queue = queue.slice(taken);
+  }
+
+  /**
+   * Resends what was in flight when the client went away: PUBLISH with DUP set, or PUBREL
+   * [MQTT-4.4.0-1], in the original order, then what was queued.
+   */
+  resumeSession(session: Session): void {
+    const connection = session.connection;
+    if (!connection) return;
+    const now = Date.now();
+    for (const item of session.inflight.values()) {
+      if (item.state === "pubrel") {
+        connection.send({
+          type: "pubrel",
+          packetId: item.packetId,
+          ...(connection.version === 5 ? { reasonCode: 0 } : {}),
+        });
+      } else {
+        this.#sendPublish(connection, item, item.packetId, true, undefined, now);
+      }
+    }
+    this.drainQueue(session);
+  }
+
+  /** Removes a session and its subscriptions; publishes a will that was waiting for its delay. */
+  endSession(session: Session): void {
+    if (this.sessions.get(session.clientId) !== session) return;
+    this.sessions.delete(session.clientId);
+    for (const sub of session.subscriptions.values()) {
+      this.subscriptions.remove(session.clientId, sub.filter, sub.group);
+    }
+    session.subscriptions.clear();
+    const pending = session.pendingWill;
+    session.pendingWill = undefined;
+    // [MQTT-3.1.3-9]: a delayed will goes out when the session ends, if that is sooner.
+    if (pending) this.publishWill(session.clientId, pending.will);
+  }
+
+  /** Called by a connection once its transport has closed. */
+  connectionClosed(connection: Connection): void {
+    this.connections.delete(connection);
+    const session = connection.session;
+    if (!session || session.connection !== connection) return;
+    session.connection = undefined;
+    const now = Date.now();
+    session.disconnectedAt = now;
+    if (this.options.connectionMessages && connection.publishWillOnClose && connection.will) {
+      this.log.info(`Client ${connection.clientId} disconnected, publishing its will.`);
+    }
+    const will = connection.publishWillOnClose ? connection.will : undefined;
+    if (will) {
+      const delay = will.properties?.willDelayInterval ?? 0;
+      if (delay > 0 && session.expiryInterval > 0) {
+        session.pendingWill = {
+          will,
+          publishAt: now + Math.min(delay, session.expiryInterval) * 1000,
+        };
+      } else {
+        this.publishWill(connection.clientId, will);
+      }
+    }
+    if (session.expiryInterval === 0) this.endSession(session);
+  }
+
+  #inflightLimit(connection: Connection): number {
+    const max = this.options.maxInflightMessages;
+    const client = connection.clientReceiveMaximum;
+    return max > 0 && max < client ? max : client;
+  }
+
+  #enqueue(session: Session, item: QueuedMessage): void {
+    const { maxQueuedMessages, maxQueuedBytes } = this.options;
+    if (
+      maxQueuedMessages > 0 && session.queue.length >= maxQueuedMessages ||
+      maxQueuedBytes > 0 && session.queuedBytes + item.message.payload.length > maxQueuedBytes
+    ) {
+      session.droppedMessages++;
+      this.stats.messagesDropped++;
+      return;
+    }
+    session.queue.push(item);
+    session.queuedBytes += item.message.payload.length;
+  }
+
+  #sendInflight(
+    session: Session,
+    connection: Connection,
+    item: QueuedMessage,
+    cache: (Uint8Array | undefined)[] | undefined,
+    now: number,
+  ): void {
+    const packetId = session.allocatePacketId();
+    if (packetId === undefined) {
+      this.#enqueue(session, item);
+      return;
+    }
+    session.inflight.set(packetId, { ...item, packetId, state: "publish" });
+    if (!this.#sendPublish(connection, item, packetId, false, cache, now)) {
+      // Too large for the client: treated as delivered [MQTT-3.1.2-25].
+      session.inflight.delete(packetId);
+    }
+  }
+
+  /**
+   * Encodes and queues a PUBLISH. Bytes are shared between subscribers that would get the same
+   * bytes (same protocol version, QoS, RETAIN, no per-client properties) via `cache`; QoS 1/2
+   * copies get their own packet id patched in. Returns false when the packet exceeds the client's
+   * Maximum Packet Size and was dropped.
+   */
+  #sendPublish(
+    connection: Connection,
+    item: QueuedMessage,
+    packetId: number,
+    dup: boolean,
+    cache: (Uint8Array | undefined)[] | undefined,
+    now: number,
+  ): boolean {
+    const { message, qos, retain, identifiers } = item;
+    const version = connection.version;
+    let alias = 0;
+    let aliasIsNew = false;
+    if (version === 5 && connection.clientTopicAliasMaximum > 0) {
+      alias = connection.outboundAliases.get(message.topic) ?? 0;
+      if (alias === 0 && connection.outboundAliases.size < connection.clientTopicAliasMaximum) {
+        alias = connection.outboundAliases.size + 1;
+        aliasIsNew = true;
+      }
+    }
+    const shareable = cache !== undefined && alias === 0 && identifiers.length === 0;
+    const slot = ((version - 3) * 3 + qos) * 2 + (retain ? 1 : 0);
+    let bytes = shareable ? cache[slot] : undefined;
+    if (bytes === undefined) {
+      bytes = encodePublish(
+        this.#publishPacket(message, version, qos, retain, identifiers, alias, aliasIsNew, now),
+        version,
+      );
+      if (shareable) cache[slot] = bytes;
+    }
+    if (bytes.length > connection.clientMaximumPacketSize) return false;
+    if (qos > 0) {
+      if (shareable) bytes = bytes.slice();
+      setPublishPacketId(bytes, packetId);
+      if (dup) setPublishDup(bytes, true);
+    }
+    if (aliasIsNew) connection.outboundAliases.set(message.topic, alias);
+    this.stats.messagesSent++;
+    if (this.options.verbose) {
+      this.log.debug(
+        `Sending PUBLISH to ${connection.clientId} (d${dup ? 1 : 0}, q${qos}, r${
+          retain ? 1 : 0
+        }, m${packetId}, '${message.topic}', ... (${message.payload.length} bytes))`,
+      );
+    }
+    connection.sendBytes(bytes);
+    return true;
+  }
+
+  #publishPacket(
+    message: Message,
+    version: number,
+    qos: QoS,
+    retain: boolean,
+    identifiers: readonly number[],
+    alias: number,
+    aliasIsNew: boolean,
+    now: number,
+  ): PublishPacket {
+    const packet: PublishPacket = {
+      type: "publish",
+      // With an alias already known to the client the topic goes empty [MQTT-3.3.2-8].
+      topic: alias !== 0 && !aliasIsNew ? "" : message.topic,
+      payload: message.payload,
+      qos,
+      retain,
+      dup: false,
+    };
+    if (qos > 0) packet.packetId = 1;
+    if (version === 5) {
+      const expiry = remainingExpiry(message, now);
+      if (
+        message.properties !== undefined || expiry !== undefined || identifiers.length > 0 ||
+        alias !== 0
+      ) {
+        const properties: Properties = { ...message.properties };
+        if (expiry !== undefined) properties.messageExpiryInterval = expiry;
+        if (identifiers.length > 0) properties.subscriptionIdentifiers = [...identifiers];
+        if (alias !== 0) properties.topicAlias = alias;
+        packet.properties = properties;
+      }
+    }
+    return packet;
+  }
+
+  #startTimer(): void {
+    if (this.#timer !== undefined || this.#closing) return;
+    this.#timer = setInterval(() => this.#tick(), 1000);
+    // Under @types/node (pulled in by npm packages) setInterval is typed as returning an object.
+    Deno.unrefTimer(this.#timer as unknown as number);
+  }
+
+  /** Once a second: keepalive, connect and stuck-client timeouts, will delays, session expiry. */
+  #tick(): void {
+    const now = Date.now();
+    const { connectTimeout, stuckClientTimeout, maxOutgoingBytes } = this.options;
+    for (const connection of this.connections) {
+      if (connection.state === "new") {
+        if (now - connection.createdAt > connectTimeout * 1000) connection.destroy();
+        continue;
+      }
+      if (connection.state !== "connected") continue;
+      // [MQTT-3.1.2-24]: one and a half times the keep alive without a packet ends the client.
+      if (connection.keepalive > 0 && now - connection.lastActivity > connection.keepalive * 1500) {
+        this.log.info(`Client ${connection.clientId} has exceeded timeout, disconnecting.`);
+        connection.disconnect(ReasonCode.KeepAliveTimeout, "Keep alive timeout");
+        continue;
+      }
+      if (connection.outgoingBytes > maxOutgoingBytes) {
+        if (connection.overBoundSince === 0) connection.overBoundSince = now;
+        else if (now - connection.overBoundSince > stuckClientTimeout * 1000) {
+          this.log.info(`Client ${connection.clientId} is not reading, disconnecting.`);
+          connection.destroy();
+        }
+      } else {
+        connection.overBoundSince = 0;
+      }
+    }
+    for (const session of this.sessions.values()) {
+      if (session.connection) continue;
+      if (session.pendingWill && session.pendingWill.publishAt <= now) {
+        const { will } = session.pendingWill;
+        session.pendingWill = undefined;
+        this.publishWill(session.clientId, will);
+      }
+      if (session.expiresAt() <= now) this.endSession(session);
+    }
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * One client connection: bytes in → frames → packets → one handler per packet type; packets out
+ * → one coalesced write per tick. The only place that turns errors into reason codes and closes
+ * clients (as Mosquitto's `handle__packet` and `do_disconnect`).
+ *
+ * @module
+ */
+
+import { CodecError } from "../codec/codec_error.ts";
+import { MAX_PACKET_SIZE } from "../codec/constants.ts";
+import { Framer } from "../codec/frame.ts";
+import { decodePacket, encodePacket } from "../codec/packet.ts";
+import { ConnackReturnCode, ReasonCode, reasonCodeName } from "../codec/reason_code.ts";
+import type { Packet, ProtocolVersion, Will } from "../codec/types.ts";
+import type { Broker } from "./broker.ts";
+import { handleAck } from "./handlers/handle_ack.ts";
+import { handleAuth } from "./handlers/handle_auth.ts";
+import { handleConnect } from "./handlers/handle_connect.ts";
+import { handleDisconnect } from "./handlers/handle_disconnect.ts";
+import { handlePingreq } from "./handlers/handle_pingreq.ts";
+import { handlePublish } from "./handlers/handle_publish.ts";
+import { handleSubscribe } from "./handlers/handle_subscribe.ts";
+import { handleUnsubscribe } from "./handlers/handle_unsubscribe.ts";
+import { ProtocolError } from "./protocol_error.ts";
+import type { Session } from "./session.ts";
+import type { Transport } from "./transport.ts";
+
+const PACKET_CONNECT = 1;
+
+/** Where a connection is in its life. */
+export type ConnectionState = "new" | "connected" | "closing" | "closed";
+
+/** A client's network connection and its per-connection protocol state. */
+export class Connection {
+  readonly broker: Broker;
+  readonly transport: Transport;
+  /** Port of the listener that accepted it, for log lines. */
+  readonly listenerPort: number;
+  state: ConnectionState = "new";
+  /** Protocol level from CONNECT; 4 until then. */
+  version: ProtocolVersion = 4;
+  clientId = "";
+  username: string | undefined;
+  session: Session | undefined;
+  /** Will from CONNECT, cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
+  will: Will | undefined;
+  /** Keep Alive in effect, seconds (0 = off). */
+  keepalive = 0;
+  /** `Date.now()` of the last packet bytes received. */
+  lastActivity: number;
+  readonly createdAt: number;
+  /** The client's Receive Maximum: our QoS 1/2 PUBLISHes it accepts unacknowledged. */
+  clientReceiveMaximum = 65535;
+  /** The client's Maximum Packet Size: we never send it a larger packet [MQTT-3.1.2-24]. */
+  clientMaximumPacketSize = MAX_PACKET_SIZE;
+  /** The client's Topic Alias Maximum: aliases we may use on PUBLISHes to it. */
+  clientTopicAliasMaximum = 0;
+  /** v5 Request Problem Information: false means no reason strings except on PUBLISH/CONNACK/DISCONNECT. */
+  requestProblemInformation = true;
+  /** Topic aliases the client set up, alias → topic [MQTT-3.3.2-10]. */
+  readonly inboundAliases = new Map<number, string>();
+  /** Topic aliases we set up on PUBLISHes to the client, topic → alias. */
+  readonly outboundAliases = new Map<string, number>();
+  /** QoS 0 messages dropped because the client did not read fast enough. */
+  droppedQos0 = 0;
+  /** `Date.now()` since the outgoing buffer has been over its bound; 0 when it is not. */
+  overBoundSince = 0;
+  /** True when the will is to be published when the connection ends. */
+  publishWillOnClose = true;
+
+  readonly #framer: Framer;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #writingBytes = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #closeAfterFlush = false;
+
+  /** Wraps `transport`; call {@linkcode start} to begin reading. */
+  constructor(broker: Broker, transport: Transport, listenerPort: number) {
+    this.broker = broker;
+    this.transport = transport;
+    this.listenerPort = listenerPort;
+    this.createdAt = this.lastActivity = Date.now();
+    this.#framer = new Framer({ maximumPacketSize: broker.options.maxPacketSize || MAX_PACKET_SIZE });
+  }
+
+  /** Starts reading from the transport. */
+  start(): void {
+    this.transport.start({
+      onData: (chunk) => this.#receive(chunk),
+      onClose: (error) => this.#closed(error),
+    });
+  }
+
+  /** `address:port` of the peer, for log lines. */
+  get peer(): string {
+    const { remoteAddress, remotePort } = this.transport;
+    return `${remoteAddress}:${remotePort}`;
+  }
+
+  /** The client id for log lines: "<unknown>" before CONNECT, as Mosquitto prints. */
+  get logName(): string {
+    return this.clientId === "" ? "<unknown>" : this.clientId;
+  }
+
+  /** Bytes queued or being written to the client. */
+  get outgoingBytes(): number {
+    return this.#pendingBytes + this.#writingBytes;
+  }
+
+  /** Encodes and queues `packet`, unless it exceeds the client's Maximum Packet Size. */
+  send(packet: Packet): void {
+    const bytes = encodePacket(packet, this.version);
+    if (bytes.length > this.clientMaximumPacketSize) {
+      // [MQTT-3.1.2-25]: strip what may be stripped (reason string, user properties) and retry.
+      if ("properties" in packet && packet.properties) {
+        const { reasonString: _r, userProperties: _u, ...rest } = packet.properties;
+        const stripped = { ...packet, properties: Object.keys(rest).length ? rest : undefined };
+        if (stripped.properties === undefined) delete stripped.properties;
+        const smaller = encodePacket(stripped as Packet, this.version);
+        if (smaller.length <= this.clientMaximumPacketSize) this.sendBytes(smaller);
+      }
+      return;
+    }
+    this.sendBytes(bytes);
+  }
+
+  /**
+   * Queues already-encoded bytes (possibly shared with other connections: never modified).
+   * Everything queued in one tick goes out in one write.
+   */
+  sendBytes(bytes: Uint8Array): void {
+    if (this.state === "closed" || this.#closeAfterFlush) return;
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    if (!this.#writing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /**
+   * Ends the connection because of `reasonCode`: a v5 client gets DISCONNECT with it (and a
+   * reason string) first [MQTT-4.13.2-1]. The will is published unless cleared before.
+   */
+  disconnect(reasonCode: number, reason?: string): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    if (this.version === 5 && this.state === "connected") {
+      this.send({
+        type: "disconnect",
+        reasonCode,
+        ...(reason && this.requestProblemInformation
+          ? { properties: { reasonString: reason } }
+          : {}),
+      });
+    }
+    this.#closeSoon();
+  }
+
+  /** Answers a CONNECT with a refusal and closes: v5 reason code or v3 return code. */
+  refuseConnect(reasonCode: number, reason?: string): void {
+    if (this.state !== "new") return;
+    const code = this.version === 5 ? reasonCode : toV3ReturnCode(reasonCode);
+    if (code === undefined) {
+      // 3.1.1 has no return code for malformed packets: the server just closes [MQTT-4.8.0-1].
+      this.destroy();
+      return;
+    }
+    this.send({
+      type: "connack",
+      sessionPresent: false,
+      reasonCode: code,
+      ...(this.version === 5 && reason ? { properties: { reasonString: reason } } : {}),
+    });
+    this.#closeSoon();
+  }
+
+  /** Closes the socket now, dropping anything unsent. */
+  destroy(): void {
+    if (this.state === "closed") return;
+    this.state = "closing";
+    this.transport.close();
+  }
+
+  #closeSoon(): void {
+    this.state = "closing";
+    this.#closeAfterFlush = true;
+    if (!this.#writing && !this.#flushScheduled) this.transport.close();
+  }
+
+  #receive(chunk: Uint8Array): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    this.lastActivity = Date.now();
+    this.#framer.push(chunk);
+    try {
+      for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {
+        if (this.state === "new" && frame.header >> 4 !== PACKET_CONNECT) {
+          // [MQTT-3.1.0-1]: the first packet must be CONNECT; no CONNACK to a non-client.
+          throw new ProtocolError(ReasonCode.ProtocolError, "Expected CONNECT as the first packet");
+        }
+        this.#dispatch(decodePacket(frame, this.version));
+        if (this.state !== "new" && this.state !== "connected") return;
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #dispatch(packet: Packet): void {
+    switch (packet.type) {
+      case "connect":
+        if (this.state !== "new") {
+          // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+          throw new ProtocolError(ReasonCode.ProtocolError, "Received a second CONNECT");
+        }
+        return handleConnect(this, packet);
+      case "publish":
+        return handlePublish(this, packet);
+      case "puback":
+      case "pubrec":
+      case "pubrel":
+      case "pubcomp":
+        return handleAck(this, packet);
+      case "subscribe":
+        return handleSubscribe(this, packet);
+      case "unsubscribe":
+        return handleUnsubscribe(this, packet);
+      case "pingreq":
+        return handlePingreq(this);
+      case "disconnect":
+        return handleDisconnect(this, packet);
+      case "auth":
+        return handleAuth(this, packet);
+      default:
+        throw new ProtocolError(
+          ReasonCode.ProtocolError,
+          `A client must not send ${packet.type.toUpperCase()}`,
+        );
+    }
+  }
+
+  /** Maps an error to the answer the protocol asks for, logs it, and closes. */
+  #fail(error: unknown): void {
+    let reasonCode: number;
+    let message: string;
+    if (error instanceof CodecError || error instanceof ProtocolError) {
+      reasonCode = error.reasonCode;
+      message = error.message;
+      if (error instanceof CodecError && error.protocolVersion !== undefined) {
+        this.version = error.protocolVersion;
+      }
+    } else {
+      reasonCode = ReasonCode.ImplementationSpecificError;
+      message = error instanceof Error ? error.message : String(error);
+      this.broker.log.error(`Internal error on client ${this.logName}: ${message}`);
+    }
+    this.broker.log.info(
+      `Client ${this.logName} disconnected: ${message} (${reasonCodeName(reasonCode)}).`,
+    );
+    if (this.state === "new") {
+      // A CONNECT we could not accept: answer it when we know enough of it to answer in kind.
+      if (
+        error instanceof CodecError && error.protocolVersion !== undefined ||
+        error instanceof ProtocolError && this.clientId !== ""
+      ) {
+        this.refuseConnect(reasonCode, message);
+      } else {
+        this.destroy();
+      }
+      return;
+    }
+    this.disconnect(reasonCode, message);
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#writing || this.state === "closed") return;
+    if (this.#pending.length === 0) {
+      if (this.#closeAfterFlush) this.transport.close();
+      return;
+    }
+    const pending = this.#pending;
+    let chunk: Uint8Array;
+    if (pending.length === 1) {
+      chunk = pending[0] as Uint8Array;
+    } else {
+      // One write per tick: copying is far cheaper than a syscall (and a promise) per packet.
+      chunk = new Uint8Array(this.#pendingBytes);
+      let offset = 0;
+      for (const part of pending) {
+        chunk.set(part, offset);
+        offset += part.length;
+      }
+    }
+    this.#pending = [];
+    this.#writingBytes = this.#pendingBytes;
+    this.#pendingBytes = 0;
+    this.#writing = true;
+    this.transport.write(chunk).then(this.#written, this.#writeFailed);
+  };
+
+  #written = (): void => {
+    this.#writing = false;
+    this.#writingBytes = 0;
+    if (this.state === "closed") return;
+    if (this.#pending.length > 0 || this.#closeAfterFlush) this.#flush();
+  };
+
+  #writeFailed = (error: unknown): void => {
+    this.#writing = false;
+    this.#writingBytes = 0;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.state !== "closed") {
+      const message = error instanceof Error ? error.message : String(error);
+      this.broker.log.info(`Socket error on client ${this.logName}, disconnecting: ${message}`);
+      this.destroy();
+    }
+  };
+
+  #closed(error: unknown): void {
+    if (this.state === "closed") return;
+    const wasConnected = this.session !== undefined && this.session.connection === this;
+    const orderly = this.state === "closing";
+    this.state = "closed";
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (!orderly && wasConnected) {
+      const detail = error instanceof Error ? `: ${error.message}` : "";
+      this.broker.log.info(`Client ${this.logName} closed its connection${detail}.`);
+    }
+    this.broker.connectionClosed(this);
+  }
+}
+
+/** The MQTT 3.1.1 CONNACK return code closest to an MQTT 5 reason code. */
+function toV3ReturnCode(reasonCode: number): number | undefined {
+  switch (reasonCode) {
+    case ReasonCode.UnsupportedProtocolVersion:
+      return ConnackReturnCode.UnacceptableProtocolVersion;
+    case ReasonCode.ClientIdentifierNotValid:
+      return ConnackReturnCode.IdentifierRejected;
+    case ReasonCode.BadUserNameOrPassword:
+      return ConnackReturnCode.BadUserNameOrPassword;
+    case ReasonCode.NotAuthorized:
+      return ConnackReturnCode.NotAuthorized;
+    case ReasonCode.ServerUnavailable:
+    case ReasonCode.ServerBusy:
+      return ConnackReturnCode.ServerUnavailable;
+    default:
+      return undefined;
+  }
+}

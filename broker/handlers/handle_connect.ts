@@ -1,0 +1,155 @@
+/**
+ * CONNECT (section 3.1): checks, session take-over or resumption, CONNACK, redelivery.
+ *
+ * @module
+ */
+
+import { ReasonCode } from "../../codec/reason_code.ts";
+import { validateTopicName } from "../../codec/topic.ts";
+import type { ConnectPacket, Properties } from "../../codec/types.ts";
+import type { Connection } from "../connection.ts";
+import { ProtocolError } from "../protocol_error.ts";
+import { Session, SESSION_NEVER_EXPIRES } from "../session.ts";
+
+/** Mosquitto's protocol numbers in its connect log line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0. */
+const PROTOCOL_LOG_NUMBER = { 3: 1, 4: 2, 5: 5 } as const;
+
+/** Handles the first packet of a connection. */
+export function handleConnect(connection: Connection, packet: ConnectPacket): void {
+  const broker = connection.broker;
+  const options = broker.options;
+  const version = packet.protocolVersion;
+  connection.version = version;
+  const props = packet.properties;
+
+  let clientId = packet.clientId;
+  let assigned = false;
+  if (clientId === "") {
+    // [MQTT-3.1.3-8] (3.1.1: clean session 0 with an empty id → 0x02); MQTT 3.1 requires an id;
+    // Mosquitto 2.0 also refuses v5 clients that want a persistent session with no id.
+    if (version === 3 || !packet.clean || !options.allowZeroLengthClientId) {
+      connection.clientId = "<empty>";
+      throw new ProtocolError(
+        ReasonCode.ClientIdentifierNotValid,
+        "Client identifier is empty and the server cannot assign one to this client",
+      );
+    }
+    clientId = options.autoIdPrefix + crypto.randomUUID();
+    assigned = true;
+  }
+  connection.clientId = clientId;
+
+  if (props?.authenticationMethod !== undefined) {
+    // No enhanced authentication methods are supported [MQTT-4.12.0-1].
+    throw new ProtocolError(
+      ReasonCode.BadAuthenticationMethod,
+      `Authentication method "${props.authenticationMethod}" is not supported`,
+    );
+  }
+  if (packet.will) {
+    try {
+      validateTopicName(packet.will.topic);
+    } catch {
+      throw new ProtocolError(
+        ReasonCode.TopicNameInvalid,
+        `Will topic "${packet.will.topic}" is not a valid topic name`,
+      );
+    }
+    if (packet.will.qos > options.maxQos) {
+      throw new ProtocolError(ReasonCode.QoSNotSupported, "Will QoS is not supported");
+    }
+    if (packet.will.retain && !options.retainAvailable) {
+      throw new ProtocolError(ReasonCode.RetainNotSupported, "Retained wills are not supported");
+    }
+  }
+
+  if (version === 5) {
+    connection.clientReceiveMaximum = props?.receiveMaximum ?? 65535;
+    if (props?.maximumPacketSize !== undefined) {
+      connection.clientMaximumPacketSize = props.maximumPacketSize;
+    }
+    connection.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0;
+    connection.requestProblemInformation = props?.requestProblemInformation !== 0;
+  }
+
+  let keepalive = packet.keepalive;
+  let serverKeepAlive: number | undefined;
+  if (version === 5 && (keepalive === 0 || keepalive > options.maxKeepalive)) {
+    // [MQTT-3.2.2-21]: the server may impose its own keep alive on v5 clients.
+    if (keepalive > options.maxKeepalive || options.maxKeepalive < 65535) {
+      keepalive = options.maxKeepalive;
+      serverKeepAlive = keepalive;
+    }
+  } else if (
+    keepalive > options.maxKeepalive || keepalive === 0 && options.maxKeepalive < 65535
+  ) {
+    // 3.1.1 cannot tell the client; Mosquitto refuses it.
+    throw new ProtocolError(ReasonCode.ClientIdentifierNotValid, "Keep alive is too long");
+  }
+  connection.keepalive = keepalive;
+  connection.username = packet.username;
+  connection.will = packet.will;
+
+  const expiry = version === 5
+    ? props?.sessionExpiryInterval ?? 0
+    : packet.clean
+    ? 0
+    : SESSION_NEVER_EXPIRES;
+
+  let session = broker.sessions.get(clientId);
+  if (session?.connection) {
+    // [MQTT-3.1.4-3]: take over. The old connection's will goes only if its session ends now.
+    const old = session.connection;
+    const sessionEnds = packet.clean || session.expiryInterval === 0;
+    const oldWill = sessionEnds ? old.will : undefined;
+    old.publishWillOnClose = false;
+    session.connection = undefined;
+    broker.log.info(`Client ${clientId} already connected, closing old connection.`);
+    old.disconnect(ReasonCode.SessionTakenOver, "Another client connected with this client id");
+    if (oldWill) broker.publishWill(clientId, oldWill);
+  }
+  if (session && (packet.clean || session.expiryInterval === 0)) {
+    session.pendingWill = undefined;
+    broker.endSession(session);
+    session = undefined;
+  }
+  const sessionPresent = session !== undefined;
+  if (!session) {
+    session = new Session(clientId, version, expiry);
+    broker.sessions.set(clientId, session);
+  }
+  // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9].
+  session.pendingWill = undefined;
+  session.protocolVersion = version;
+  session.expiryInterval = expiry;
+  session.disconnectedAt = 0;
+  session.connection = connection;
+  connection.session = session;
+  connection.state = "connected";
+
+  const ack: Properties = {};
+  if (version === 5) {
+    // Mosquitto 2.0's CONNACK: so that existing clients see no difference.
+    if (options.receiveMaximum < 65535) ack.receiveMaximum = options.receiveMaximum;
+    if (options.topicAliasMaximum > 0) ack.topicAliasMaximum = options.topicAliasMaximum;
+    if (options.maxQos < 2) ack.maximumQoS = options.maxQos;
+    if (!options.retainAvailable) ack.retainAvailable = 0;
+    if (options.maxPacketSize > 0) ack.maximumPacketSize = options.maxPacketSize;
+    if (assigned) ack.assignedClientIdentifier = clientId;
+    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
+  }
+  connection.send({
+    type: "connack",
+    sessionPresent,
+    reasonCode: 0,
+    ...(Object.keys(ack).length > 0 ? { properties: ack } : {}),
+  });
+  if (options.connectionMessages) {
+    broker.log.info(
+      `New client connected from ${connection.peer} as ${clientId} (p${PROTOCOL_LOG_NUMBER[version]}, c${
+        packet.clean ? 1 : 0
+      }, k${packet.keepalive}${packet.username !== undefined ? `, u'${packet.username}'` : ""}).`,
+    );
+  }
+  if (sessionPresent) broker.resumeSession(session);
+}

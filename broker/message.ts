@@ -1,0 +1,37 @@
+/**
+ * A message as the broker routes, queues and retains it, independent of any one client's
+ * protocol version, packet id or topic alias.
+ *
+ * @module
+ */
+
+import type { Properties, QoS } from "../codec/types.ts";
+
+/** An application message inside the broker. Immutable once routed: shared by every queue. */
+export interface Message {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  /**
+   * v5 properties to forward unchanged [MQTT-3.3.2-4..20]: everything but Topic Alias and
+   * Subscription Identifiers (per connection / per subscription) and Message Expiry Interval
+   * (recomputed from `expiresAt` when sent, [MQTT-3.3.2-6]).
+   */
+  readonly properties: Properties | undefined;
+  /** `Date.now()` after which the message is dropped, or 0 for never. */
+  readonly expiresAt: number;
+  /** Client id of the publisher, for v5 No Local [MQTT-3.8.3-3]; "" for the broker itself. */
+  readonly origin: string;
+}
+
+/** Seconds left before `message` expires (at least 1), or undefined when it never expires. */
+export function remainingExpiry(message: Message, now: number): number | undefined {
+  if (message.expiresAt === 0) return undefined;
+  return Math.max(1, Math.ceil((message.expiresAt - now) / 1000));
+}
+
+/** True when `message` has a Message Expiry Interval that has run out [MQTT-3.3.2-5]. */
+export function isExpired(message: Message, now: number): boolean {
+  return message.expiresAt !== 0 && message.expiresAt <= now;
+}

@@ -1,0 +1,94 @@
+/**
+ * Session state that outlives a network connection (section 4.1): subscriptions, QoS 1/2
+ * messages in flight and queued, and the QoS 2 packet ids received but not yet released.
+ *
+ * @module
+ */
+
+import type { ProtocolVersion, QoS, Subscription, Will } from "../codec/types.ts";
+import type { Connection } from "./connection.ts";
+import type { Message } from "./message.ts";
+
+/** A message to one client, waiting for a free in-flight slot or for the client to come back. */
+export interface QueuedMessage {
+  readonly message: Message;
+  /** QoS after downgrade to the granted subscription QoS. */
+  readonly qos: QoS;
+  /** RETAIN flag to send: retain-as-published or retained-on-subscribe. */
+  readonly retain: boolean;
+  /** Subscription identifiers to send [MQTT-3.3.4-3]. */
+  readonly identifiers: readonly number[];
+}
+
+/** An outgoing QoS 1/2 message the client has not completed yet [MQTT-4.4.0-1]. */
+export interface InflightMessage extends QueuedMessage {
+  readonly packetId: number;
+  /** "publish": waiting for PUBACK/PUBREC; "pubrel": PUBREL sent, waiting for PUBCOMP. */
+  state: "publish" | "pubrel";
+}
+
+/** A subscription as the session remembers it, to restore it and to answer UNSUBSCRIBE. */
+export interface SessionSubscription extends Subscription {
+  /** Shared subscription group, when the filter was `$share/group/...`. */
+  group: string | undefined;
+  /** The filter without the `$share/group/` prefix. */
+  filter: string;
+  /** v5 Subscription Identifier, 0 when none. */
+  identifier: number;
+}
+
+/** Seconds value meaning "never expires" [MQTT-3.1.2-23]. */
+export const SESSION_NEVER_EXPIRES = 0xffffffff;
+
+/** One client id's session. */
+export class Session {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  /** Seconds the session outlives its connection; {@linkcode SESSION_NEVER_EXPIRES} for ever. */
+  expiryInterval: number;
+  /** The connection using this session, if the client is online. */
+  connection: Connection | undefined;
+  /** Subscriptions by the filter as the client wrote it (with any `$share/group/`). */
+  readonly subscriptions = new Map<string, SessionSubscription>();
+  /** Outgoing QoS 1/2 messages by packet id, in the order they were sent. */
+  readonly inflight = new Map<number, InflightMessage>();
+  /** Messages waiting for an in-flight slot or for the client to reconnect. */
+  queue: QueuedMessage[] = [];
+  /** Bytes of payload in `queue`, for `max_queued_bytes`. */
+  queuedBytes = 0;
+  /** QoS 2 packet ids received and answered with PUBREC, not yet released by PUBREL. */
+  readonly incomingQos2 = new Set<number>();
+  /** Messages dropped because the queue was full, for metrics and the log. */
+  droppedMessages = 0;
+  /** `Date.now()` when the connection ended; 0 while connected. */
+  disconnectedAt = 0;
+  /** Will waiting for its delay interval to pass [MQTT-3.1.3-9]. */
+  pendingWill: { will: Will; publishAt: number } | undefined;
+  #nextPacketId = 1;
+
+  /** Creates an empty session. */
+  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+    this.clientId = clientId;
+    this.protocolVersion = protocolVersion;
+    this.expiryInterval = expiryInterval;
+  }
+
+  /**
+   * A packet id not in flight, counting up from 1 and wrapping after 65535 [MQTT-2.2.1-3];
+   * undefined when all 65535 are in use.
+   */
+  allocatePacketId(): number | undefined {
+    if (this.inflight.size >= 65535) return undefined;
+    while (true) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** `Date.now()` at which the disconnected session ends, or Infinity. */
+  expiresAt(): number {
+    if (this.expiryInterval === SESSION_NEVER_EXPIRES) return Infinity;
+    return this.disconnectedAt + this.expiryInterval * 1000;
+  }
+}
