@@ -13,7 +13,7 @@ import { Connection } from "./connection.ts";
 import type { RunningListener } from "./listeners/listener.ts";
 import { listenTcp } from "./listeners/tcp.ts";
 import { listenWebSocket } from "./listeners/websocket.ts";
-import { isExpired, type Message, remainingExpiry } from "./message.ts";
+import { compactMessage, isExpired, type Message, remainingExpiry } from "./message.ts";
 import { type BrokerOptions, resolveOptions, type ResolvedOptions } from "./options.ts";
 import { RetainStore } from "./retain.ts";
 import { type QueuedMessage, Session } from "./session.ts";
@@ -210,7 +210,7 @@ export class Broker {
    */
   publish(message: Message): number {
     this.stats.messagesReceived++;
-    if (message.retain && this.options.retainAvailable) this.retained.set(message);
+    if (message.retain && this.options.retainAvailable) this.retained.set(compactMessage(message));
     const { deliveries, shared } = this.subscriptions.match(message.topic, message.origin);
     const count = deliveries.length + shared.length;
     if (count === 0) return 0;
@@ -383,7 +383,7 @@ export class Broker {
       this.stats.messagesDropped++;
       return;
     }
-    session.queue.push(item);
+    session.queue.push({ ...item, message: compactMessage(item.message) });
     session.queuedBytes += item.message.payload.length;
   }
 
@@ -399,7 +399,12 @@ export class Broker {
       this.#enqueue(session, item);
       return;
     }
-    session.inflight.set(packetId, { ...item, packetId, state: "publish" });
+    session.inflight.set(packetId, {
+      ...item,
+      message: compactMessage(item.message),
+      packetId,
+      state: "publish",
+    });
     if (!this.#sendPublish(connection, item, packetId, false, cache, now)) {
       // Too large for the client: treated as delivered [MQTT-3.1.2-25].
       session.inflight.delete(packetId);

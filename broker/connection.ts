@@ -7,10 +7,16 @@
  */
 
 import { CodecError } from "../codec/codec_error.ts";
-import { MAX_PACKET_SIZE } from "../codec/constants.ts";
+import { MAX_PACKET_SIZE, MAX_REMAINING_LENGTH } from "../codec/constants.ts";
 import { Framer } from "../codec/frame.ts";
 import { decodePacket, encodePacket } from "../codec/packet.ts";
-import { ConnackReturnCode, ReasonCode, reasonCodeName } from "../codec/reason_code.ts";
+import { PacketType } from "../codec/constants.ts";
+import {
+  ConnackReturnCode,
+  isReasonCodeAllowed,
+  ReasonCode,
+  reasonCodeName,
+} from "../codec/reason_code.ts";
 import type { Packet, ProtocolVersion, Will } from "../codec/types.ts";
 import type { Broker } from "./broker.ts";
 import { handleAck } from "./handlers/handle_ack.ts";
@@ -82,7 +88,11 @@ export class Connection {
     this.transport = transport;
     this.listenerPort = listenerPort;
     this.createdAt = this.lastActivity = Date.now();
-    this.#framer = new Framer({ maximumPacketSize: broker.options.maxPacketSize || MAX_PACKET_SIZE });
+    // Without a configured limit, a whole packet may be as large as the largest Remaining Length
+    // (256 MiB): a header announcing more is refused with 0x95 before any body is buffered.
+    this.#framer = new Framer({
+      maximumPacketSize: broker.options.maxPacketSize || MAX_REMAINING_LENGTH,
+    });
   }
 
   /** Starts reading from the transport. */
@@ -147,6 +157,12 @@ export class Connection {
   disconnect(reasonCode: number, reason?: string): void {
     if (this.state === "closing" || this.state === "closed") return;
     if (this.version === 5 && this.state === "connected") {
+      // Codes that only CONNACK may carry (e.g. 0x8C) become Protocol Error [MQTT-3.14.2-1].
+      if (!isReasonCodeAllowed(PacketType.Disconnect, reasonCode)) {
+        reasonCode = reasonCode === ReasonCode.MalformedPacket
+          ? reasonCode
+          : ReasonCode.ProtocolError;
+      }
       this.send({
         type: "disconnect",
         reasonCode,
@@ -161,7 +177,9 @@ export class Connection {
   /** Answers a CONNECT with a refusal and closes: v5 reason code or v3 return code. */
   refuseConnect(reasonCode: number, reason?: string): void {
     if (this.state !== "new") return;
-    const code = this.version === 5 ? reasonCode : toV3ReturnCode(reasonCode);
+    const code = this.version === 5
+      ? isReasonCodeAllowed(PacketType.Connack, reasonCode) ? reasonCode : ReasonCode.UnspecifiedError
+      : toV3ReturnCode(reasonCode);
     if (code === undefined) {
       // 3.1.1 has no return code for malformed packets: the server just closes [MQTT-4.8.0-1].
       this.destroy();
@@ -203,7 +221,13 @@ export class Connection {
         if (this.state !== "new" && this.state !== "connected") return;
       }
     } catch (error) {
-      this.#fail(error);
+      try {
+        this.#fail(error);
+      } catch (failure) {
+        // The error path itself must never throw into the transport.
+        this.broker.log.error(`Internal error while closing client ${this.logName}: ${failure}`);
+        this.destroy();
+      }
     }
   }
 

@@ -35,3 +35,21 @@ export function remainingExpiry(message: Message, now: number): number | undefin
 export function isExpired(message: Message, now: number): boolean {
   return message.expiresAt !== 0 && message.expiresAt <= now;
 }
+
+const compacted = new WeakMap<Message, Message>();
+
+/**
+ * `message` with a payload that owns its bytes. A payload decoded from a read buffer is a view
+ * into a chunk of up to 64 KiB; keeping such a view in a queue or the retained store would pin the
+ * whole chunk, so whatever outlives the read gets a copy (made once per message).
+ */
+export function compactMessage(message: Message): Message {
+  const { payload } = message;
+  if (payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) return message;
+  let copy = compacted.get(message);
+  if (!copy) {
+    copy = { ...message, payload: payload.slice() };
+    compacted.set(message, copy);
+  }
+  return copy;
+}

@@ -13,6 +13,14 @@ import { isReasonCodeAllowed } from "./reason_code.ts";
 import type { AckPacket, ProtocolVersion } from "./types.ts";
 import { checkPacketId, varintLength, Writer } from "./writer.ts";
 
+const NAMES = { puback: "PUBACK", pubrec: "PUBREC", pubrel: "PUBREL", pubcomp: "PUBCOMP" };
+const REASON_CODE_LABELS = {
+  puback: "PUBACK reason code",
+  pubrec: "PUBREC reason code",
+  pubrel: "PUBREL reason code",
+  pubcomp: "PUBCOMP reason code",
+};
+
 /**
  * Decodes the body of a PUBACK, PUBREC, PUBREL or PUBCOMP (fixed header flags already checked).
  * In MQTT 5 a Remaining Length of 2 means reason code 0 and no properties, and 3 means no
@@ -30,11 +38,11 @@ export function decodeAck(
   body: Uint8Array,
   version: ProtocolVersion,
 ): AckPacket {
-  const what = type.toUpperCase();
+  const what = NAMES[type];
   const r = new Reader(body);
   const packet: AckPacket = { type, packetId: r.packetId(what) };
   if (version === 5) {
-    const reasonCode = r.remaining > 0 ? r.u8(`${what} reason code`) : 0;
+    const reasonCode = r.remaining > 0 ? r.u8(REASON_CODE_LABELS[type]) : 0;
     if (!isReasonCodeAllowed(PACKET_TYPE_NUMBERS[type], reasonCode)) {
       throw new CodecError(
         0x82,
@@ -65,7 +73,7 @@ export function decodeAck(
  */
 export function encodeAck(packet: AckPacket, version: ProtocolVersion): Uint8Array {
   const type = PACKET_TYPE_NUMBERS[packet.type];
-  const what = packet.type.toUpperCase();
+  const what = NAMES[packet.type];
   const packetId = checkPacketId(packet.packetId, what);
   // PUBREL's reserved flags are 0b0010 [MQTT-3.6.1-1].
   const header = (type << 4) | (packet.type === "pubrel" ? 2 : 0);

@@ -11,6 +11,8 @@ import type { Frame } from "./types.ts";
 
 const MALFORMED = 0x81;
 const PACKET_TOO_LARGE = 0x95;
+/** First buffer for a body spanning reads; it doubles as more of the body arrives. */
+const INITIAL_PARTIAL = 16 * 1024;
 
 /** Options of {@linkcode Framer}. */
 export interface FramerOptions {
@@ -25,8 +27,9 @@ export interface FramerOptions {
  * Incremental framer. `push()` buffers bytes as they arrive; `next()` returns complete frames.
  *
  * A frame that lies wholly inside one pushed chunk is a `subarray` of that chunk, without a copy;
- * only a frame spanning chunks is copied, into one buffer allocated once its Remaining Length is
- * known, so memory held for a partial packet never exceeds the maximum packet size.
+ * only a frame spanning chunks is copied, into a buffer that grows with the bytes received (never
+ * beyond the Remaining Length), so memory held for a partial packet is bounded by what the peer
+ * actually sent and by the maximum packet size.
  *
  * @example
  * ```ts
@@ -50,14 +53,19 @@ export class Framer {
   #offset = 0;
   #queued = 0;
 
-  /** Fixed header bytes read so far of a header that spans chunks (at most 5). */
-  #header = new Uint8Array(5);
+  /** A fixed header that spans chunks: bytes read so far (at most 5), first byte, length so far. */
   #headerLength = 0;
+  #headerByte = 0;
+  #lengthSoFar = 0;
 
   /** Body being assembled from several chunks, once its size is known. */
   #partial: Uint8Array | undefined;
+  /** Remaining Length of the partial body; `#partial` may still be smaller. */
+  #partialLength = 0;
   #partialFilled = 0;
   #partialHeader = 0;
+  /** Fixed header size of the partial packet, still counted in `bufferedBytes`. */
+  #partialHeaderSize = 0;
 
   #failed: CodecError | undefined;
 
@@ -67,7 +75,8 @@ export class Framer {
 
   /** Bytes pushed but not yet returned in a frame. */
   get bufferedBytes(): number {
-    return this.#queued + this.#headerLength + this.#partialFilled;
+    return this.#queued + this.#headerLength +
+      (this.#partial === undefined ? 0 : this.#partialHeaderSize + this.#partialFilled);
   }
 
   /** Buffers `chunk`, which the caller must not modify afterwards. Never throws. */
@@ -122,7 +131,7 @@ export class Framer {
       return { header, body: chunk.subarray(pos, bodyEnd) };
     }
     this.#consume(pos - start, chunk, pos);
-    this.#startPartial(header, length);
+    this.#startPartial(header, pos - start, length);
     return this.#fill();
   }
 
@@ -133,21 +142,23 @@ export class Framer {
       if (chunk === undefined) return undefined;
       const byte = chunk[this.#offset]!;
       this.#consume(1, chunk, this.#offset + 1);
-      this.#header[this.#headerLength++] = byte;
-      if (this.#headerLength === 1 || (byte & 0x80) !== 0) {
-        if (this.#headerLength === 5) throw this.#fail(tooLongVarint());
+      const index = this.#headerLength++;
+      if (index === 0) {
+        this.#headerByte = byte;
+        this.#lengthSoFar = 0;
         continue;
       }
-      let length = 0;
-      let multiplier = 1;
-      for (let i = 1; i < this.#headerLength; i++) {
-        length += (this.#header[i]! & 0x7f) * multiplier;
-        multiplier *= 128;
+      // Varint byte `index` (1..4) carries 7 bits of weight 128^(index-1).
+      this.#lengthSoFar += (byte & 0x7f) * 128 ** (index - 1);
+      if ((byte & 0x80) !== 0) {
+        if (index === 4) throw this.#fail(tooLongVarint());
+        continue;
       }
+      const length = this.#lengthSoFar;
       const headerLength = this.#headerLength;
       this.#headerLength = 0;
       this.#checkSize(headerLength + length);
-      const header = this.#header[0]!;
+      const header = this.#headerByte;
       if (length === 0) return { header, body: new Uint8Array(0) };
       const next = this.#chunks[this.#head];
       if (next !== undefined && next.length - this.#offset >= length) {
@@ -155,24 +166,36 @@ export class Framer {
         this.#consume(length, next, start + length);
         return { header, body: next.subarray(start, start + length) };
       }
-      this.#startPartial(header, length);
+      this.#startPartial(header, headerLength, length);
       return this.#fill();
     }
   }
 
-  #startPartial(header: number, length: number): void {
-    this.#partial = new Uint8Array(length);
+  #startPartial(header: number, headerSize: number, length: number): void {
+    this.#partialHeaderSize = headerSize;
+    this.#partialLength = length;
+    // The buffer grows with the bytes that actually arrive: a 5-byte header announcing 256 MiB
+    // must not make a peer that never sends the body cost 256 MiB.
+    this.#partial = new Uint8Array(Math.min(length, Math.max(INITIAL_PARTIAL, this.#queued)));
     this.#partialFilled = 0;
     this.#partialHeader = header;
   }
 
   /** Copies queued bytes into the partial body; returns the frame once it is complete. */
   #fill(): Frame | undefined {
-    const partial = this.#partial!;
-    while (this.#partialFilled < partial.length) {
+    let partial = this.#partial!;
+    const length = this.#partialLength;
+    while (this.#partialFilled < length) {
       const chunk = this.#chunks[this.#head];
       if (chunk === undefined) return undefined;
-      const n = Math.min(chunk.length - this.#offset, partial.length - this.#partialFilled);
+      const n = Math.min(chunk.length - this.#offset, length - this.#partialFilled);
+      if (this.#partialFilled + n > partial.length) {
+        const grown = new Uint8Array(
+          Math.min(length, Math.max(partial.length * 2, this.#partialFilled + this.#queued)),
+        );
+        grown.set(partial.subarray(0, this.#partialFilled));
+        this.#partial = partial = grown;
+      }
       partial.set(chunk.subarray(this.#offset, this.#offset + n), this.#partialFilled);
       this.#partialFilled += n;
       this.#consume(n, chunk, this.#offset + n);

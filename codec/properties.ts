@@ -223,6 +223,15 @@ const CONTEXT_NAMES = [
   "AUTH properties",
 ];
 
+/** Field names for error messages, built once: LABELS[context][id] = "PUBLISH properties: topicAlias". */
+const LABELS: string[][] = CONTEXT_NAMES.map((where) => {
+  const labels: string[] = [];
+  for (const info of PROPERTIES) labels[info.id] = `${where}: ${info.key}`;
+  return labels;
+});
+const LENGTH_LABELS = CONTEXT_NAMES.map((where) => `${where} length`);
+const ID_LABELS = CONTEXT_NAMES.map((where) => `${where} identifier`);
+
 /**
  * The property with identifier `id`, or undefined for an identifier MQTT 5 does not define.
  *
@@ -259,7 +268,7 @@ function protocolError(where: string, message: string): CodecError {
  */
 export function decodeProperties(reader: Reader, context: number): Properties | undefined {
   const where = CONTEXT_NAMES[context] ?? "properties";
-  const length = reader.varint(`${where} length`);
+  const length = reader.varint(LENGTH_LABELS[context] ?? "properties length");
   if (length === 0) return undefined;
   const r = reader.sub(length, where);
   const properties: Properties = {};
@@ -268,7 +277,7 @@ export function decodeProperties(reader: Reader, context: number): Properties | 
   let seenHigh = 0;
   const mask = 1 << context;
   while (r.remaining > 0) {
-    const id = r.varint(`${where} identifier`);
+    const id = r.varint(ID_LABELS[context] ?? "property identifier");
     const info = BY_ID[id];
     if (info === undefined) {
       throw new CodecError(
@@ -294,7 +303,7 @@ export function decodeProperties(reader: Reader, context: number): Properties | 
         seenHigh |= seenBit;
       }
     }
-    const what = `${where}: ${info.key}`;
+    const what = LABELS[context]?.[id] ?? info.key;
     switch (info.type) {
       case "byte": {
         const value = r.u8(what);
@@ -402,15 +411,15 @@ export function propertiesLength(properties: Properties | undefined, context: nu
         for (const id of value as number[]) length += 1 + varintLength(id);
         break;
       case "utf8":
-        length += 3 + utf8Length(value as string, `${where}: ${key}`);
+        length += 3 + utf8Length(value as string, LABELS[context]?.[info.id] ?? key);
         break;
       case "binary":
         length += 3 + (value as Uint8Array).length;
         break;
       case "pair":
         for (const [name, v] of value as UserProperty[]) {
-          length += 5 + utf8Length(name, `${where}: user property name`) +
-            utf8Length(v, `${where}: user property value`);
+          length += 5 + utf8Length(name, "user property name") +
+            utf8Length(v, "user property value");
         }
         break;
     }

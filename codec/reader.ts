@@ -27,26 +27,35 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * decodeUtf8(new Uint8Array([0x61, 0x2f, 0x62]), 0, 3, "topic"); // "a/b"
  * ```
  */
-export function decodeUtf8(bytes: Uint8Array, start: number, end: number, what: string): string {
+export function decodeUtf8(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  what: string,
+  suffix = "",
+): string {
   if (end - start <= 48) {
-    let s = "";
     let i = start;
     for (; i < end; i++) {
       const b = bytes[i]!;
       if (b >= 0x80) break;
-      if (b === 0) throw nulError(what);
-      s += String.fromCharCode(b);
+      if (b === 0) throw nulError(what + suffix);
     }
-    if (i === end) return s;
+    if (i === end) {
+      return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+    }
   }
   let text: string;
   try {
     text = utf8Decoder.decode(bytes.subarray(start, end));
   } catch {
-    throw new CodecError(MALFORMED, `Cannot parse ${what}: not well-formed UTF-8 [MQTT-1.5.4-1]`);
+    throw new CodecError(
+      MALFORMED,
+      `Cannot parse ${what}${suffix}: not well-formed UTF-8 [MQTT-1.5.4-1]`,
+    );
   }
   // A zero byte in well-formed UTF-8 is always U+0000.
-  if (text.indexOf("\0") !== -1) throw nulError(what);
+  if (text.indexOf("\0") !== -1) throw nulError(what + suffix);
   return text;
 }
 
@@ -89,11 +98,12 @@ export class Reader {
     return this.#end - this.#pos;
   }
 
-  #need(n: number, what: string): void {
+  /** Throws unless `n` bytes are left; `suffix` completes `what` only when a message is built. */
+  #need(n: number, what: string, suffix = ""): void {
     if (this.#end - this.#pos < n) {
       throw new CodecError(
         MALFORMED,
-        `Cannot parse ${what}: needs ${n} bytes, ${this.#end - this.#pos} remaining`,
+        `Cannot parse ${what}${suffix}: needs ${n} bytes, ${this.#end - this.#pos} remaining`,
       );
     }
   }
@@ -118,7 +128,11 @@ export class Reader {
    * protocol error, and so does midge: ProtocolError rather than MalformedPacket.
    */
   packetId(what: string): number {
-    const id = this.u16(`${what} packet identifier`);
+    this.#need(2, what, " packet identifier");
+    const b = this.#bytes;
+    const p = this.#pos;
+    this.#pos = p + 2;
+    const id = (b[p]! << 8) | b[p + 1]!;
     if (id === 0) {
       throw new CodecError(
         0x82,
@@ -157,11 +171,11 @@ export class Reader {
   }
 
   /** Reads a UTF-8 Encoded String (1.5.4): two-byte length, then well-formed UTF-8. */
-  utf8(what: string): string {
-    const length = this.#length(what);
+  utf8(what: string, suffix = ""): string {
+    const length = this.#length(what, suffix);
     const start = this.#pos;
     this.#pos = start + length;
-    return decodeUtf8(this.#bytes, start, start + length, what);
+    return decodeUtf8(this.#bytes, start, start + length, what, suffix);
   }
 
   /** Reads Binary Data (1.5.6): two-byte length, then the bytes as a view without a copy. */
@@ -174,8 +188,8 @@ export class Reader {
 
   /** Reads a UTF-8 String Pair (1.5.7). */
   pair(what: string): UserProperty {
-    const name = this.utf8(`${what} name`);
-    return [name, this.utf8(`${what} value`)];
+    const name = this.utf8(what, " name");
+    return [name, this.utf8(what, " value")];
   }
 
   /** Returns the next `n` bytes as a view and skips them. */
@@ -220,8 +234,13 @@ export class Reader {
     }
   }
 
-  #length(what: string): number {
-    this.#need(2, `${what} length`);
+  #length(what: string, suffix = ""): number {
+    if (this.#end - this.#pos < 2) {
+      throw new CodecError(
+        MALFORMED,
+        `Cannot parse ${what}${suffix} length: needs 2 bytes, ${this.#end - this.#pos} remaining`,
+      );
+    }
     const b = this.#bytes;
     const p = this.#pos;
     const length = (b[p]! << 8) | b[p + 1]!;
@@ -229,7 +248,9 @@ export class Reader {
     if (length > this.#end - this.#pos) {
       throw new CodecError(
         MALFORMED,
-        `Cannot parse ${what}: length ${length} exceeds remaining ${this.#end - this.#pos}`,
+        `Cannot parse ${what}${suffix}: length ${length} exceeds remaining ${
+          this.#end - this.#pos
+        }`,
       );
     }
     return length;

@@ -20,7 +20,7 @@ const utf8Encoder = new TextEncoder();
  * @example
  * ```ts
  * import { utf8Length } from "./writer.ts";
- * utf8Length("a/€"); // 5
+ * utf8Length("a/€", "topic"); // 5
  * ```
  */
 export function utf8Length(s: string, what: string): number {

@@ -9,18 +9,20 @@ import type { AuthPacket } from "../../codec/types.ts";
 import type { Connection } from "../connection.ts";
 import { ProtocolError } from "../protocol_error.ts";
 
-/** Refuses AUTH: 0x8C for a method we do not know, 0x82 when no method was agreed at CONNECT. */
+/**
+ * Refuses AUTH with Protocol Error: a CONNECT naming a method was already refused with 0x8C, so
+ * no method was agreed and any AUTH is a Protocol Error [MQTT-4.12.0-7] (0x8C itself is not a
+ * DISCONNECT reason code, section 3.14.2.1).
+ */
 export function handleAuth(connection: Connection, packet: AuthPacket): void {
   const method = packet.properties?.authenticationMethod;
   if (connection.version !== 5) {
     throw new ProtocolError(ReasonCode.MalformedPacket, "AUTH exists only in MQTT 5");
   }
-  if (method !== undefined) {
-    throw new ProtocolError(
-      ReasonCode.BadAuthenticationMethod,
-      `Authentication method "${method}" is not supported`,
-    );
-  }
-  // [MQTT-4.12.0-7]: AUTH without a method agreed at CONNECT is a Protocol Error.
-  throw new ProtocolError(ReasonCode.ProtocolError, "AUTH without an authentication method");
+  throw new ProtocolError(
+    ReasonCode.ProtocolError,
+    method === undefined
+      ? "AUTH without an authentication method"
+      : `Authentication method "${method}" is not supported`,
+  );
 }

@@ -39,10 +39,12 @@ function chooseSubprotocol(request: Request): string | undefined {
  *
  * Rejects with `Deno.errors.AddrInUse` when the port is taken.
  *
- * `close()` stops accepting at once (later requests get 503) but resolves only after the
- * established WebSocket connections have closed, because Deno's `server.shutdown()` would
- * otherwise close them before the broker sent its DISCONNECT. So close the clients, or at least
- * start closing them, before awaiting it.
+ * `close()` stops accepting at once (later requests get 503). Deno's `server.shutdown()` also
+ * closes upgraded WebSockets (since Deno 2.9), which would cut clients off before the broker
+ * sent its DISCONNECT, so while connections are established the server is shut down only once
+ * the last of them has closed, and `close()` resolves without waiting for that. With no
+ * connections left, `close()` resolves when the port is released; so a caller that wants the port
+ * back calls it again after closing its clients.
  *
  * @example
  * ```ts ignore
@@ -57,11 +59,12 @@ function chooseSubprotocol(request: Request): string | undefined {
 export async function listenWebSocket(options: WebSocketListenOptions): Promise<RunningListener> {
   const live = new Set<WebSocketTransport>();
   let accepting = true;
-  let allClosed: PromiseWithResolvers<void> | undefined;
+  let shutdown: Promise<void> | undefined;
+  const shutdownServer = () => shutdown ??= server.shutdown();
 
   const forget = (transport: WebSocketTransport) => {
     live.delete(transport);
-    if (live.size === 0) allClosed?.resolve();
+    if (!accepting && live.size === 0) shutdownServer();
   };
 
   const listening = Promise.withResolvers<Deno.NetAddr>();
@@ -83,30 +86,24 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     if (protocol === undefined) {
       return new Response('Expected WebSocket subprotocol "mqtt"', { status: 400 });
     }
+    // Read the peer address first: after the upgrade Deno 2.9 throws "Request closed" for it.
+    const remote = info.remoteAddr;
     const { socket, response } = Deno.upgradeWebSocket(request, { protocol });
-    const transport = new WebSocketTransport(socket, info.remoteAddr, forget);
+    const transport = new WebSocketTransport(socket, remote, forget);
     live.add(transport);
     options.onTransport(transport);
     return response;
   });
   const addr = await listening.promise;
 
-  let closing: Promise<void> | undefined;
   return {
     protocol: "websockets",
     hostname: addr.hostname,
     port: addr.port,
     family: familyOf(addr.hostname),
     close() {
-      closing ??= (async () => {
-        accepting = false;
-        if (live.size > 0) {
-          allClosed = Promise.withResolvers();
-          await allClosed.promise;
-        }
-        await server.shutdown();
-      })();
-      return closing;
+      accepting = false;
+      return live.size === 0 ? shutdownServer() : Promise.resolve();
     },
   };
 }

@@ -212,7 +212,11 @@ export async function runPaho(
   if (status.code !== 0) {
     throw new Error(`Paho script exited with ${status.code}\n${child.describeOutput()}`);
   }
-  return { results: parseResults(child.stdout), stdout: [...child.stdout], stderr: [...child.stderr] };
+  return {
+    results: parseResults(child.stdout),
+    stdout: [...child.stdout],
+    stderr: [...child.stderr],
+  };
 }
 
 /** A Paho script running in the background; dispose it to kill it. */

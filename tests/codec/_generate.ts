@@ -97,7 +97,13 @@ export class Random {
   /** `length` random bytes. */
   bytes(length: number): Uint8Array {
     const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) out[i] = this.uint32() & 0xff;
+    for (let i = 0; i < length; i += 4) {
+      const r = this.uint32();
+      out[i] = r;
+      if (i + 1 < length) out[i + 1] = r >>> 8;
+      if (i + 2 < length) out[i + 2] = r >>> 16;
+      if (i + 3 < length) out[i + 3] = r >>> 24;
+    }
     return out;
   }
 
@@ -114,6 +120,67 @@ export class Random {
     }
     // Mostly small numbers, sometimes anywhere in the range.
     return this.chance(0.5) ? this.int(min, Math.min(max, min + 300)) : this.int(min, max);
+  }
+}
+
+/** A Remaining Length as a Variable Byte Integer (1.5.5). */
+export function varint(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return out;
+}
+
+/** The bytes of `parts` one after the other. */
+export function concat(parts: readonly (Uint8Array | readonly number[])[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** One random mutation of `bytes` (a whole packet or a body). */
+export function mutate(rng: Random, bytes: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  switch (rng.int(0, 5)) {
+    case 0: {
+      // Flip one to three bits.
+      const flips = rng.int(1, 3);
+      for (let i = 0; i < flips && out.length > 0; i++) {
+        const at = rng.int(0, out.length - 1);
+        out[at] = out[at]! ^ (1 << rng.int(0, 7));
+      }
+      return out;
+    }
+    case 1: // Truncate.
+      return out.subarray(0, rng.int(0, Math.max(0, out.length - 1)));
+    case 2: // Extend with random bytes.
+      return concat([out, rng.bytes(rng.int(1, 8))]);
+    case 3: {
+      // Overwrite one byte with a boundary value (lengths, flags, varint continuation).
+      if (out.length > 0) out[rng.int(0, out.length - 1)] = rng.pick([0, 1, 0x7f, 0x80, 0xff]);
+      return out;
+    }
+    case 4: {
+      // Insert random bytes somewhere.
+      const at = rng.int(0, out.length);
+      return concat([out.subarray(0, at), rng.bytes(rng.int(1, 4)), out.subarray(at)]);
+    }
+    default: {
+      // Delete a run of bytes somewhere.
+      const at = rng.int(0, out.length);
+      const n = rng.int(1, 4);
+      return concat([out.subarray(0, at), out.subarray(Math.min(out.length, at + n))]);
+    }
   }
 }
 
@@ -225,6 +292,8 @@ const CHAR_RANGES: readonly (readonly [number, number])[] = [
 export interface GenerateOptions {
   /** Largest random payload in bytes; larger ones (up to 20,000) appear rarely. Default 200. */
   maxPayload?: number;
+  /** Whether 1% of the payloads are 16,300..20,000 bytes (3-byte Remaining Length). Default true. */
+  largePayloads?: boolean;
 }
 
 /**
@@ -243,7 +312,12 @@ export function generatePacket(
   type: PacketTypeName = rng.pick(packetTypesOf(version)),
   options: GenerateOptions = {},
 ): Packet {
-  const g = new PacketGenerator(rng, version, options.maxPayload ?? 200);
+  const g = new PacketGenerator(
+    rng,
+    version,
+    options.maxPayload ?? 200,
+    options.largePayloads ?? true,
+  );
   switch (type) {
     case "connect":
       return g.connect();
@@ -343,11 +417,13 @@ class PacketGenerator {
   readonly #rng: Random;
   readonly #version: ProtocolVersion;
   readonly #maxPayload: number;
+  readonly #largePayloads: boolean;
 
-  constructor(rng: Random, version: ProtocolVersion, maxPayload: number) {
+  constructor(rng: Random, version: ProtocolVersion, maxPayload: number, largePayloads: boolean) {
     this.#rng = rng;
     this.#version = version;
     this.#maxPayload = maxPayload;
+    this.#largePayloads = largePayloads;
   }
 
   connect(): ConnectPacket {
@@ -537,7 +613,7 @@ class PacketGenerator {
   #payload(): Uint8Array {
     const rng = this.#rng;
     // Sizes around the Remaining Length steps (127/128 and 16383/16384 bytes) show up now and then.
-    if (rng.chance(0.01)) return rng.bytes(rng.int(16_300, 20_000));
+    if (this.#largePayloads && rng.chance(0.01)) return rng.bytes(rng.int(16_300, 20_000));
     if (rng.chance(0.1)) return rng.bytes(rng.int(100, 300));
     return rng.bytes(rng.int(0, this.#maxPayload));
   }

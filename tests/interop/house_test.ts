@@ -128,7 +128,11 @@ Deno.test("house: thermostats, heaters, an alarm and a recorder with mosquitto_p
   assert.equal(alarmLines.length, ROOMS.length * READINGS, alarmLines.join("\n"));
   for (const room of ROOMS) {
     // Messages from one publisher on one topic keep their order [MQTT-4.6.0-5].
-    assert.deepEqual(onTopic(alarmLines, roomTopic(room)), expectedRoom(room), `alarm, room${room}`);
+    assert.deepEqual(
+      onTopic(alarmLines, roomTopic(room)),
+      expectedRoom(room),
+      `alarm, room${room}`,
+    );
   }
 
   const recorderLines = received(recorder);

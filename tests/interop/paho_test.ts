@@ -72,8 +72,14 @@ sub.disconnect(); pub.disconnect()
       );
       assert.deepEqual(result.granted, [2]);
       const messages = result.messages as PahoMessage[];
-      assert.deepEqual(payloads(messages), [...Array.from({ length: 10 }, (_, i) => `m${i}`), "end"]);
-      assert.ok(messages.every((m) => m.qos === 2 && !m.dup && !m.retain), JSON.stringify(messages));
+      assert.deepEqual(payloads(messages), [
+        ...Array.from({ length: 10 }, (_, i) => `m${i}`),
+        "end",
+      ]);
+      assert.ok(
+        messages.every((m) => m.qos === 2 && !m.dup && !m.retain),
+        JSON.stringify(messages),
+      );
       assert.deepEqual(result.disconnects, []);
     });
 
@@ -121,11 +127,13 @@ live.disconnect(); pub.disconnect()
       ]);
     });
 
-    await t.step("will: sent on abrupt close and on a killed process, not on DISCONNECT", async () => {
-      const result = await run(
-        port,
-        version,
-        String.raw`
+    await t.step(
+      "will: sent on abrupt close and on a killed process, not on DISCONNECT",
+      async () => {
+        const result = await run(
+          port,
+          version,
+          String.raw`
 import subprocess
 obs = TestClient("will-obs", VERSION); obs.connect(); obs.subscribe("will/#", 1)
 
@@ -164,20 +172,23 @@ msgs = obs.wait_for(lambda m: m["topic"] == "will/probe", "will/probe")
 emit(messages=msgs)
 obs.disconnect()
 `,
-      );
-      const messages = result.messages as PahoMessage[];
-      assert.deepEqual(messages.map((m) => `${m.topic} ${m.payload}`), [
-        "will/abrupt abrupt gone",
-        "will/killed killed gone",
-        "will/probe probe",
-      ]);
-    });
+        );
+        const messages = result.messages as PahoMessage[];
+        assert.deepEqual(messages.map((m) => `${m.topic} ${m.payload}`), [
+          "will/abrupt abrupt gone",
+          "will/killed killed gone",
+          "will/probe probe",
+        ]);
+      },
+    );
 
-    await t.step("persistent session: QoS 1 messages queued while offline are delivered", async () => {
-      const result = await run(
-        port,
-        version,
-        String.raw`
+    await t.step(
+      "persistent session: QoS 1 messages queued while offline are delivered",
+      async () => {
+        const result = await run(
+          port,
+          version,
+          String.raw`
 s = TestClient("persist-sub", VERSION, ${PERSISTENT})
 first = s.connect()
 s.subscribe("persist/t", 1)
@@ -194,14 +205,15 @@ msgs = s2.wait_for(lambda m: m["payload"] == "live", "live")
 emit(first=first, second=second, messages=msgs)
 s2.disconnect(); pub.disconnect()
 `,
-      );
-      // CONNACK (return code, session present) [MQTT-3.2.2-2], [MQTT-3.2.2-3].
-      assert.deepEqual(result.first, [0, 0]);
-      assert.deepEqual(result.second, [0, 1]);
-      const messages = result.messages as PahoMessage[];
-      assert.deepEqual(payloads(messages), ["q0", "q1", "q2", "q3", "q4", "live"]);
-      assert.ok(messages.every((m) => m.qos === 1), JSON.stringify(messages));
-    });
+        );
+        // CONNACK (return code, session present) [MQTT-3.2.2-2], [MQTT-3.2.2-3].
+        assert.deepEqual(result.first, [0, 0]);
+        assert.deepEqual(result.second, [0, 1]);
+        const messages = result.messages as PahoMessage[];
+        assert.deepEqual(payloads(messages), ["q0", "q1", "q2", "q3", "q4", "live"]);
+        assert.ok(messages.every((m) => m.qos === 1), JSON.stringify(messages));
+      },
+    );
 
     await t.step("shared subscription $share/g: round-robin, together exactly all", async () => {
       const result = await run(
@@ -236,11 +248,13 @@ Deno.test("paho v5: topic alias, subscription identifiers, message expiry", asyn
   await using broker = await startBroker();
   const port = broker.port;
 
-  await t.step("topic alias client → broker: alias set, used with an empty topic, remapped", async () => {
-    const result = await run(
-      port,
-      "v5",
-      String.raw`
+  await t.step(
+    "topic alias client → broker: alias set, used with an empty topic, remapped",
+    async () => {
+      const result = await run(
+        port,
+        "v5",
+        String.raw`
 c = TestClient("alias-in", V5); c.connect()
 connack_props = c.connack[2]
 alias_max = getattr(connack_props, "TopicAliasMaximum", 0)
@@ -260,28 +274,34 @@ msgs = sub.wait_messages(7)
 emit(alias_max=alias_max, messages=msgs, disconnects=c.disconnects)
 c.disconnect(); sub.disconnect()
 `,
-    );
-    assert.ok((result.alias_max as number) >= 2, `CONNACK Topic Alias Maximum ${result.alias_max}`);
-    const messages = result.messages as PahoMessage[];
-    assert.deepEqual(messages.map((m) => `${m.topic} ${m.payload}`), [
-      "alias/one a1",
-      "alias/one a2",
-      "alias/two b1",
-      "alias/two b2",
-      "alias/one a3",
-      "alias/three c1",
-      "alias/three c2",
-    ]);
-    // The subscriber sent no Topic Alias Maximum, so it must get no aliases [MQTT-3.3.2-9].
-    assert.ok(messages.every((m) => m.props.TopicAlias === undefined), JSON.stringify(messages));
-    assert.deepEqual(result.disconnects, []);
-  });
+      );
+      assert.ok(
+        (result.alias_max as number) >= 2,
+        `CONNACK Topic Alias Maximum ${result.alias_max}`,
+      );
+      const messages = result.messages as PahoMessage[];
+      assert.deepEqual(messages.map((m) => `${m.topic} ${m.payload}`), [
+        "alias/one a1",
+        "alias/one a2",
+        "alias/two b1",
+        "alias/two b2",
+        "alias/one a3",
+        "alias/three c1",
+        "alias/three c2",
+      ]);
+      // The subscriber sent no Topic Alias Maximum, so it must get no aliases [MQTT-3.3.2-9].
+      assert.ok(messages.every((m) => m.props.TopicAlias === undefined), JSON.stringify(messages));
+      assert.deepEqual(result.disconnects, []);
+    },
+  );
 
-  await t.step("topic alias broker → client: aliases within the client's maximum, repeats topic-less", async () => {
-    const result = await run(
-      port,
-      "v5",
-      String.raw`
+  await t.step(
+    "topic alias broker → client: aliases within the client's maximum, repeats topic-less",
+    async () => {
+      const result = await run(
+        port,
+        "v5",
+        String.raw`
 r = TestClient("alias-out", V5, topic_alias_maximum=3); r.connect(); r.subscribe("out/#", 1)
 pub = TestClient("alias-out-pub", V5); pub.connect()
 sent = []
@@ -294,42 +314,50 @@ msgs = r.wait_messages(len(order))
 emit(sent=sent, messages=msgs)
 r.disconnect(); pub.disconnect()
 `,
-    );
-    const messages = result.messages as PahoMessage[];
-    const sent = result.sent as [string, string][];
-    // Paho 1.6.1 does not resolve incoming aliases, so what it reports is what was on the wire.
-    const aliases = new Map<number, string>();
-    const resolved = messages.map((m) => {
-      const alias = m.props.TopicAlias;
-      if (alias === undefined) {
-        assert.notEqual(m.topic, "", `an empty topic needs an alias: ${JSON.stringify(m)}`);
-        return [m.topic, m.payload];
-      }
-      // The broker must not exceed the Topic Alias Maximum the client sent [MQTT-3.3.2-10].
-      assert.ok(alias >= 1 && alias <= 3, `alias ${alias} outside 1..3: ${JSON.stringify(m)}`);
-      if (m.topic !== "") aliases.set(alias, m.topic);
-      const topic = aliases.get(alias);
-      assert.ok(topic !== undefined, `alias ${alias} used before it was set: ${JSON.stringify(m)}`);
-      return [topic, m.payload];
-    });
-    assert.deepEqual(resolved, sent, "every message resolves to the topic it was published on");
-    // The point of an outbound alias: the second message in a row on a topic carries only it.
-    for (let i = 1; i < 10; i += 2) {
-      const m = messages[i]!;
-      assert.ok(
-        m.topic === "" && m.props.TopicAlias !== undefined,
-        `message ${i} (${sent[i]![0]}, a repeat) should carry an alias and an empty topic: ${
-          JSON.stringify(m)
-        }`,
       );
-    }
-  });
+      const messages = result.messages as PahoMessage[];
+      const sent = result.sent as [string, string][];
+      // Paho 1.6.1 does not resolve incoming aliases, so what it reports is what was on the wire.
+      const aliases = new Map<number, string>();
+      const resolved = messages.map((m) => {
+        const alias = m.props.TopicAlias;
+        if (alias === undefined) {
+          assert.notEqual(m.topic, "", `an empty topic needs an alias: ${JSON.stringify(m)}`);
+          return [m.topic, m.payload];
+        }
+        // The broker must not exceed the Topic Alias Maximum the client sent [MQTT-3.3.2-10].
+        assert.ok(alias >= 1 && alias <= 3, `alias ${alias} outside 1..3: ${JSON.stringify(m)}`);
+        if (m.topic !== "") aliases.set(alias, m.topic);
+        const topic = aliases.get(alias);
+        assert.ok(
+          topic !== undefined,
+          `alias ${alias} used before it was set: ${JSON.stringify(m)}`,
+        );
+        return [topic, m.payload];
+      });
+      assert.deepEqual(resolved, sent, "every message resolves to the topic it was published on");
+      // The point of an outbound alias: the second message in a row on a topic carries only it.
+      // Checked for the first three topics, which fit in the client's maximum of 3; whether the
+      // broker then reassigns aliases to the other topics or sends them in full is its choice.
+      for (const i of [1, 3, 5]) {
+        const m = messages[i]!;
+        assert.ok(
+          m.topic === "" && m.props.TopicAlias !== undefined,
+          `message ${i} (${sent[i]![0]}, a repeat) should carry an alias and an empty topic: ${
+            JSON.stringify(m)
+          }`,
+        );
+      }
+    },
+  );
 
-  await t.step("subscription identifiers: overlapping subscriptions → one message with both ids", async () => {
-    const result = await run(
-      port,
-      "v5",
-      String.raw`
+  await t.step(
+    "subscription identifiers: overlapping subscriptions → one message with both ids",
+    async () => {
+      const result = await run(
+        port,
+        "v5",
+        String.raw`
 c = TestClient("subid", V5); c.connect()
 c.subscribe("subid/+", 1, sub_id=1)
 c.subscribe("subid/x", 1, sub_id=2)
@@ -345,19 +373,22 @@ msgs = c.wait_for(lambda m: m["payload"] == "plain", "plain")
 emit(messages=msgs)
 c.disconnect(); pub.disconnect()
 `,
-    );
-    const messages = result.messages as PahoMessage[];
-    assert.deepEqual(
-      messages.map((m) => [m.payload, [...(m.props.SubscriptionIdentifier ?? [])].sort()]),
-      [["both", [1, 2]], ["one", [1]], ["none", [1]], ["plain", []]],
-    );
-  });
+      );
+      const messages = result.messages as PahoMessage[];
+      assert.deepEqual(
+        messages.map((m) => [m.payload, [...(m.props.SubscriptionIdentifier ?? [])].sort()]),
+        [["both", [1, 2]], ["one", [1]], ["none", [1]], ["plain", []]],
+      );
+    },
+  );
 
-  await t.step("message expiry: expired queued message dropped, live one has a reduced interval", async () => {
-    const result = await run(
-      port,
-      "v5",
-      String.raw`
+  await t.step(
+    "message expiry: expired queued message dropped, live one has a reduced interval",
+    async () => {
+      const result = await run(
+        port,
+        "v5",
+        String.raw`
 s = TestClient("exp-sub", V5, clean=False, session_expiry=300); s.connect()
 s.subscribe("exp/#", 1)
 s.disconnect()
@@ -374,13 +405,14 @@ msgs = s2.wait_for(lambda m: m["payload"] == "end", "end")
 emit(present=present, messages=msgs)
 s2.disconnect(); pub.disconnect()
 `,
-    );
-    assert.deepEqual(result.present, [0, 1]);
-    const messages = result.messages as PahoMessage[];
-    assert.deepEqual(payloads(messages), ["long", "end"], "the 1 s message expired while queued");
-    const expiry = messages[0]!.props.MessageExpiryInterval;
-    // The interval sent on is the original minus the time spent queued [MQTT-3.3.2-6].
-    assert.ok(expiry !== undefined && expiry > 0 && expiry < 60, `expiry ${expiry}`);
-    assert.equal(messages[1]!.props.MessageExpiryInterval, undefined);
-  });
+      );
+      assert.deepEqual(result.present, [0, 1]);
+      const messages = result.messages as PahoMessage[];
+      assert.deepEqual(payloads(messages), ["long", "end"], "the 1 s message expired while queued");
+      const expiry = messages[0]!.props.MessageExpiryInterval;
+      // The interval sent on is the original minus the time spent queued [MQTT-3.3.2-6].
+      assert.ok(expiry !== undefined && expiry > 0 && expiry < 60, `expiry ${expiry}`);
+      assert.equal(messages[1]!.props.MessageExpiryInterval, undefined);
+    },
+  );
 });

@@ -67,42 +67,45 @@ Deno.test({
       ]);
     });
 
-    await t.step("a subscriber on stat/ch4/+ receives a Tasmota switch's RESULT and POWER1", async () => {
-      const sequence: [topic: string, payload: string][] = [
-        ["stat/ch4/RESULT", '{"POWER1":"OFF"}'],
-        ["stat/ch4/POWER1", "OFF"],
-        ["stat/ch4/RESULT", '{"POWER1":"ON"}'],
-        ["stat/ch4/POWER1", "ON"],
-        ["stat/ch4/RESULT", '{"POWER1":"OFF"}'],
-        ["stat/ch4/POWER1", "OFF"],
-        ["stat/ch4/RESULT", '{"POWER1":"ON"}'],
-        ["stat/ch4/POWER1", "ON"],
-      ];
-      await using sub = spawnProcess("mosquitto_sub", [
-        "-h",
-        "localhost",
-        "-p",
-        port,
-        "-t",
-        "stat/ch4/+",
-        "-C",
-        String(sequence.length),
-        "-v",
-        "-d",
-      ], { lineBuffered: true });
-      await sub.waitForLine(/ received SUBACK$/);
-      // Topics the wildcard must not match: a deeper level and a sibling device.
-      await mosquittoPub(broker.port, "stat/ch4/RESULT/extra", "not for +");
-      await mosquittoPub(broker.port, "stat/ch5/POWER1", "OFF");
-      for (const [topic, payload] of sequence) await mosquittoPub(broker.port, topic, payload);
-      const status = await sub.status();
-      assert.equal(status.code, 0, sub.describeOutput());
-      // -v prints "topic payload".
-      assert.deepEqual(
-        sub.stdout.filter((line) => !isDebugLine(line)),
-        sequence.map(([topic, payload]) => `${topic} ${payload}`),
-      );
-    });
+    await t.step(
+      "a subscriber on stat/ch4/+ receives a Tasmota switch's RESULT and POWER1",
+      async () => {
+        const sequence: [topic: string, payload: string][] = [
+          ["stat/ch4/RESULT", '{"POWER1":"OFF"}'],
+          ["stat/ch4/POWER1", "OFF"],
+          ["stat/ch4/RESULT", '{"POWER1":"ON"}'],
+          ["stat/ch4/POWER1", "ON"],
+          ["stat/ch4/RESULT", '{"POWER1":"OFF"}'],
+          ["stat/ch4/POWER1", "OFF"],
+          ["stat/ch4/RESULT", '{"POWER1":"ON"}'],
+          ["stat/ch4/POWER1", "ON"],
+        ];
+        await using sub = spawnProcess("mosquitto_sub", [
+          "-h",
+          "localhost",
+          "-p",
+          port,
+          "-t",
+          "stat/ch4/+",
+          "-C",
+          String(sequence.length),
+          "-v",
+          "-d",
+        ], { lineBuffered: true });
+        await sub.waitForLine(/ received SUBACK$/);
+        // Topics the wildcard must not match: a deeper level and a sibling device.
+        await mosquittoPub(broker.port, "stat/ch4/RESULT/extra", "not for +");
+        await mosquittoPub(broker.port, "stat/ch5/POWER1", "OFF");
+        for (const [topic, payload] of sequence) await mosquittoPub(broker.port, topic, payload);
+        const status = await sub.status();
+        assert.equal(status.code, 0, sub.describeOutput());
+        // -v prints "topic payload".
+        assert.deepEqual(
+          sub.stdout.filter((line) => !isDebugLine(line)),
+          sequence.map(([topic, payload]) => `${topic} ${payload}`),
+        );
+      },
+    );
 
     await t.step("the broker serves both 127.0.0.1 and ::1 on the same port", async () => {
       for (const host of ["127.0.0.1", "::1"]) {
@@ -116,7 +119,11 @@ Deno.test({
           "-m",
           `via ${host}`,
         ]);
-        assert.equal(result.code, 0, `mosquitto_pub -h ${host} failed: ${result.stderr.join("\n")}`);
+        assert.equal(
+          result.code,
+          0,
+          `mosquitto_pub -h ${host} failed: ${result.stderr.join("\n")}`,
+        );
       }
     });
   },
