@@ -14,7 +14,7 @@ import type { RunningListener } from "./listeners/listener.ts";
 import { listenTcp } from "./listeners/tcp.ts";
 import { listenWebSocket } from "./listeners/websocket.ts";
 import { compactMessage, isExpired, type Message, remainingExpiry } from "./message.ts";
-import { type BrokerOptions, resolveOptions, type ResolvedOptions } from "./options.ts";
+import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RetainStore } from "./retain.ts";
 import { type QueuedMessage, Session } from "./session.ts";
 import { SubscriptionTree } from "./subscriptions.ts";
@@ -220,13 +220,18 @@ export class Broker {
       for (const delivery of list) {
         const session = this.sessions.get(delivery.clientId);
         if (!session) continue;
-        this.deliver(session, {
-          message,
-          qos: (message.qos < delivery.qos ? message.qos : delivery.qos) as QoS,
-          // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is cleared unless retain-as-published.
-          retain: delivery.retainAsPublished ? message.retain : false,
-          identifiers: delivery.identifiers,
-        }, cache, now);
+        this.deliver(
+          session,
+          {
+            message,
+            qos: (message.qos < delivery.qos ? message.qos : delivery.qos) as QoS,
+            // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: RETAIN is cleared unless retain-as-published.
+            retain: delivery.retainAsPublished ? message.retain : false,
+            identifiers: delivery.identifiers,
+          },
+          cache,
+          now,
+        );
       }
     }
     return count;
@@ -262,7 +267,12 @@ export class Broker {
    * Sends `item` to the session's client now, or queues it: while offline (QoS 1/2, and QoS 0 with
    * `queue_qos0_messages`), or while the client's in-flight window is full [MQTT-4.9.0-2].
    */
-  deliver(session: Session, item: QueuedMessage, cache?: (Uint8Array | undefined)[], now = Date.now()): void {
+  deliver(
+    session: Session,
+    item: QueuedMessage,
+    cache?: (Uint8Array | undefined)[],
+    now = Date.now(),
+  ): void {
     const connection = session.connection;
     if (!connection || connection.state !== "connected") {
       if (item.qos > 0 || this.options.queueQos0Messages) this.#enqueue(session, item);

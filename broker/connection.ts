@@ -178,7 +178,9 @@ export class Connection {
   refuseConnect(reasonCode: number, reason?: string): void {
     if (this.state !== "new") return;
     const code = this.version === 5
-      ? isReasonCodeAllowed(PacketType.Connack, reasonCode) ? reasonCode : ReasonCode.UnspecifiedError
+      ? isReasonCodeAllowed(PacketType.Connack, reasonCode)
+        ? reasonCode
+        : ReasonCode.UnspecifiedError
       : toV3ReturnCode(reasonCode);
     if (code === undefined) {
       // 3.1.1 has no return code for malformed packets: the server just closes [MQTT-4.8.0-1].
@@ -210,6 +212,15 @@ export class Connection {
   #receive(chunk: Uint8Array): void {
     if (this.state === "closing" || this.state === "closed") return;
     this.lastActivity = Date.now();
+    if (
+      this.state === "new" && this.#framer.bufferedBytes === 0 &&
+      (chunk[0] as number) >> 4 !== PACKET_CONNECT
+    ) {
+      // [MQTT-3.1.0-1]: the first byte already tells; do not buffer a non-CONNECT's body.
+      this.broker.log.info(`Client ${this.peer} sent a first packet that is not CONNECT, closing.`);
+      this.destroy();
+      return;
+    }
     this.#framer.push(chunk);
     try {
       for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {

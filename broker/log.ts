@@ -25,6 +25,8 @@ export interface LoggingOptions {
   destination?: "stderr" | "stdout" | "none";
   /** Prefix lines with unix seconds (default `true`), like Mosquitto's `log_timestamp`. */
   timestamp?: boolean;
+  /** Write lines here instead of `destination`, e.g. to capture them in tests. */
+  writer?: { writeSync(bytes: Uint8Array): number };
 }
 
 /** The root category of every midge logger. */
@@ -104,11 +106,11 @@ export function getWriterSink(
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const destination = options.destination ?? "stderr";
   const formatter = options.timestamp === false ? formatPlain : formatMosquitto;
+  const writer = options.writer ??
+    (destination === "stdout" ? Deno.stdout : destination === "stderr" ? Deno.stderr : undefined);
   const sinks: Record<string, Sink> = {};
-  if (destination !== "none") {
-    sinks.out = getWriterSink(destination === "stdout" ? Deno.stdout : Deno.stderr, formatter);
-  }
-  const sinkIds = destination === "none" ? [] : ["out"];
+  if (writer) sinks.out = getWriterSink(writer, formatter);
+  const sinkIds = writer ? ["out"] : [];
   await configure({
     reset: true,
     sinks,
@@ -116,7 +118,7 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
       {
         category: [LOG_CATEGORY],
         sinks: sinkIds,
-        lowestLevel: destination === "none" ? null : options.verbose ? "debug" : "info",
+        lowestLevel: writer ? (options.verbose ? "debug" : "info") : null,
       },
       // LogTape's own diagnostics: only real problems, and without its "configured" notice.
       { category: ["logtape", "meta"], sinks: sinkIds, lowestLevel: "warning" },

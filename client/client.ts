@@ -282,7 +282,6 @@ export class MqttClient implements AsyncDisposable {
         this.#fail(refused);
         throw refused;
       }
-      this.#accept(packet);
       return packet;
     } finally {
       clearTimeout(timer);
@@ -539,6 +538,8 @@ export class MqttClient implements AsyncDisposable {
         if (this.#connackWaiter === undefined) {
           throw new MqttConnectionError("Protocol error: a second CONNACK [MQTT-3.2.0-2]");
         }
+        // Accept at once: queued messages may follow the CONNACK in the same read.
+        if (packet.reasonCode === 0) this.#accept(packet);
         this.#connackWaiter.resolve(packet);
         return;
       case "publish":
@@ -602,8 +603,9 @@ export class MqttClient implements AsyncDisposable {
       this.#sendAck("pubrec", packet.packetId!);
       return;
     }
-    this.#deliver(message);
+    // PUBACK goes first, as libmosquitto does, so a slow listener does not delay it.
     if (packet.qos === 1) this.#sendAck("puback", packet.packetId!);
+    this.#deliver(message);
   }
 
   #handlePubrec(packet: AckPacket): void {
@@ -656,23 +658,31 @@ export class MqttClient implements AsyncDisposable {
     throw new Error("Cannot send: all 65535 packet identifiers are in use");
   }
 
-  #await(packetId: number, awaiting: AwaitedAck): Promise<AckPacket | SubackPacket | UnsubackPacket> {
+  #await(
+    packetId: number,
+    awaiting: AwaitedAck,
+  ): Promise<AckPacket | SubackPacket | UnsubackPacket> {
     return new Promise((resolve, reject) => {
       this.#pending.set(packetId, { awaiting, resolve, reject });
     });
   }
 
-  async #acquireSlot(): Promise<void> {
-    while (this.#inflight >= this.#inflightMaximum) {
-      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
-      this.#assertOpen("publish");
+  /**
+   * Takes an in-flight slot, waiting in FIFO order when the broker's Receive Maximum is reached; a
+   * released slot is handed straight to the next waiter so that publishes keep their order.
+   */
+  #acquireSlot(): Promise<void> | undefined {
+    if (this.#inflight < this.#inflightMaximum && this.#slotWaiters.length === 0) {
+      this.#inflight++;
+      return undefined;
     }
-    this.#inflight++;
+    return new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
   }
 
   #releaseSlot(): void {
-    this.#inflight--;
-    this.#slotWaiters.shift()?.();
+    const next = this.#slotWaiters.shift();
+    if (next !== undefined) next();
+    else this.#inflight--;
   }
 
   // --- keepalive ---------------------------------------------------------------------------------

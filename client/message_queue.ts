@@ -20,8 +20,7 @@
 export class MessageQueue<T> implements AsyncIterableIterator<T> {
   #items: T[] = [];
   #head = 0;
-  #waiters: { resolve: (result: IteratorResult<T>) => void; reject: (e: unknown) => void }[] =
-    [];
+  #waiters: { resolve: (result: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
   #ended = false;
   #error: unknown;
   #onReturn: (() => void) | undefined;

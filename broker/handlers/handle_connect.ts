@@ -146,9 +146,11 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   });
   if (options.connectionMessages) {
     broker.log.info(
-      `New client connected from ${connection.peer} as ${clientId} (p${PROTOCOL_LOG_NUMBER[version]}, c${
-        packet.clean ? 1 : 0
-      }, k${packet.keepalive}${packet.username !== undefined ? `, u'${packet.username}'` : ""}).`,
+      `New client connected from ${connection.peer} as ${clientId} (p${
+        PROTOCOL_LOG_NUMBER[version]
+      }, c${packet.clean ? 1 : 0}, k${packet.keepalive}${
+        packet.username !== undefined ? `, u'${packet.username}'` : ""
+      }).`,
     );
   }
   if (sessionPresent) broker.resumeSession(session);

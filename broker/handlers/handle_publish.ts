@@ -131,9 +131,7 @@ function ack(
   packetId: number,
   reasonCode: number,
 ) {
-  return connection.version === 5
-    ? { type, packetId, reasonCode }
-    : { type, packetId };
+  return connection.version === 5 ? { type, packetId, reasonCode } : { type, packetId };
 }
 
 function hasKeys(properties: Properties): boolean {

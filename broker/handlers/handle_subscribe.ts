@@ -40,7 +40,9 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     } catch {
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE_V3);
       if (broker.options.verbose) {
-        broker.log.debug(`Invalid subscription "${requested.topicFilter}" from ${connection.clientId}.`);
+        broker.log.debug(
+          `Invalid subscription "${requested.topicFilter}" from ${connection.clientId}.`,
+        );
       }
       continue;
     }
@@ -51,7 +53,8 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
         `No Local set on shared subscription "${requested.topicFilter}"`,
       );
     }
-    const qos = (requested.qos > broker.options.maxQos ? broker.options.maxQos : requested.qos) as QoS;
+    const qos =
+      (requested.qos > broker.options.maxQos ? broker.options.maxQos : requested.qos) as QoS;
     const sub: SessionSubscription = {
       ...requested,
       qos,
@@ -85,12 +88,17 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     // [MQTT-3.3.1-9..11]: Retain Handling 0 always, 1 only for a new subscription, 2 never.
     if (sub.retainHandling === 2 || sub.retainHandling === 1 && !isNew) continue;
     for (const message of broker.retained.match(sub.filter, now)) {
-      broker.deliver(session, {
-        message,
-        qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
-        retain: true, // [MQTT-3.3.1-8]: retained on subscribe → RETAIN set
-        identifiers: sub.identifier !== 0 ? [sub.identifier] : [],
-      }, undefined, now);
+      broker.deliver(
+        session,
+        {
+          message,
+          qos: (message.qos < sub.qos ? message.qos : sub.qos) as QoS,
+          retain: true, // [MQTT-3.3.1-8]: retained on subscribe → RETAIN set
+          identifiers: sub.identifier !== 0 ? [sub.identifier] : [],
+        },
+        undefined,
+        now,
+      );
     }
   }
 }

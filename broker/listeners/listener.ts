@@ -35,3 +35,28 @@ export interface RunningListener {
 export function familyOf(hostname: string): "ipv4" | "ipv6" {
   return hostname.includes(":") ? "ipv6" : "ipv4";
 }
+
+/**
+ * Names the address in a bind failure, keeping the error's class so callers can still test
+ * `error instanceof Deno.errors.AddrInUse`: `Address already in use: 127.0.0.1:1883`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bindError } from "./listener.ts";
+ * const error = bindError(new Deno.errors.AddrInUse("Address already in use (os error 98)"), "::1", 1883);
+ * assert.ok(error instanceof Deno.errors.AddrInUse);
+ * assert.equal(error.message, "Address already in use: [::1]:1883");
+ * ```
+ */
+export function bindError(error: unknown, hostname: string, port: number): unknown {
+  if (!(error instanceof Error)) return error;
+  const address = familyOf(hostname) === "ipv6" ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  const message = `${error.message.replace(/ \(os error \d+\)$/, "")}: ${address}`;
+  const ErrorClass = error.constructor as new (message: string, options?: ErrorOptions) => Error;
+  try {
+    return new ErrorClass(message, { cause: error });
+  } catch {
+    return new Error(message, { cause: error });
+  }
+}

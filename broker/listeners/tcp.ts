@@ -10,7 +10,7 @@
  */
 
 import type { Transport, TransportSink } from "../transport.ts";
-import { familyOf, type RunningListener } from "./listener.ts";
+import { bindError, familyOf, type RunningListener } from "./listener.ts";
 
 /** Size of the read buffer an idle connection keeps pending. */
 export const MIN_READ_SIZE = 512;
@@ -32,7 +32,8 @@ export interface TcpListenOptions {
 /**
  * Binds a TCP listener and hands every accepted connection to `onTransport`.
  *
- * Throws `Deno.errors.AddrInUse` synchronously when the port is taken.
+ * Throws `Deno.errors.AddrInUse` synchronously when the port is taken, with the address in the
+ * message (`Address already in use: 127.0.0.1:1883`).
  *
  * @example
  * ```ts ignore
@@ -46,11 +47,12 @@ export interface TcpListenOptions {
  * ```
  */
 export function listenTcp(options: TcpListenOptions): RunningListener {
-  const listener = Deno.listen({
-    hostname: options.hostname,
-    port: options.port,
-    transport: "tcp",
-  });
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+  } catch (error) {
+    throw bindError(error, options.hostname, options.port);
+  }
   const noDelay = options.noDelay ?? true;
   let closed = false;
 

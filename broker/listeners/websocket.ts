@@ -7,7 +7,7 @@
  */
 
 import type { Transport, TransportSink } from "../transport.ts";
-import { familyOf, type RunningListener } from "./listener.ts";
+import { bindError, familyOf, type RunningListener } from "./listener.ts";
 
 /** Subprotocols accepted, in order of preference (MQTT 5.0 §6: "mqtt"; MQTT 3.1 used "mqttv3.1"). */
 const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
@@ -37,7 +37,8 @@ function chooseSubprotocol(request: Request): string | undefined {
  * Binds an HTTP listener that upgrades requests offering the `mqtt` subprotocol to WebSockets and
  * hands each one to `onTransport`. Other requests get 400.
  *
- * Rejects with `Deno.errors.AddrInUse` when the port is taken.
+ * Rejects with `Deno.errors.AddrInUse` when the port is taken, with the address in the message
+ * (`Address already in use: 127.0.0.1:8080`).
  *
  * `close()` stops accepting at once (later requests get 503). Deno's `server.shutdown()` also
  * closes upgraded WebSockets (since Deno 2.9), which would cut clients off before the broker
@@ -67,20 +68,10 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     if (!accepting && live.size === 0) shutdownServer();
   };
 
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
-    // Given so that Deno prints no "Listening on" line of its own, and to learn the real port.
-    onListen: (addr) => listening.resolve(addr),
-    // A failing handler (e.g. a malformed upgrade) gets a status, not a stack trace on stderr.
-    onError: () => new Response("Internal Server Error", { status: 500 }),
-  }, (request, info) => {
+  const handle = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
     if (!accepting) return new Response("Listener closed", { status: 503 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response('Expected a WebSocket upgrade with subprotocol "mqtt"', {
-        status: 400,
-      });
+      return new Response('Expected a WebSocket upgrade with subprotocol "mqtt"', { status: 400 });
     }
     const protocol = chooseSubprotocol(request);
     if (protocol === undefined) {
@@ -93,7 +84,22 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     live.add(transport);
     options.onTransport(transport);
     return response;
-  });
+  };
+
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      // Given so that Deno prints no "Listening on" line of its own, and to learn the real port.
+      onListen: (addr) => listening.resolve(addr),
+      // A failing handler (e.g. a malformed upgrade) gets a status, not a stack trace on stderr.
+      onError: () => new Response("Internal Server Error", { status: 500 }),
+    }, handle);
+  } catch (error) {
+    throw bindError(error, options.hostname, options.port);
+  }
   const addr = await listening.promise;
 
   return {

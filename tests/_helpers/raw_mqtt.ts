@@ -3,9 +3,10 @@
  * and parses what comes back with `npm:mqtt-packet` (MQTT.js's codec, not ours), so the
  * broker's answers are checked by a peer we did not write.
  *
- * Nothing is read from the socket until {@linkcode RawClient.readPacket} or
- * {@linkcode RawClient.waitForClose} is first called; a client that never calls them never reads,
- * which is how a test plays a consumer that has stopped reading.
+ * The socket is read only while {@linkcode RawClient.readPacket} or
+ * {@linkcode RawClient.waitForClose} waits; a client that stops calling them stops reading (after
+ * at most one pending read of 64 KiB), which is how a test plays a consumer that has stopped
+ * reading.
  *
  * @module
  */
@@ -48,8 +49,8 @@ export class RawClient implements AsyncDisposable {
   readonly #conn: Deno.TcpConn;
   readonly #parser: ReturnType<typeof mqttPacket.parser>;
   readonly #packets: RawPacket[] = [];
-  #wake: (() => void) | undefined;
-  #reading: Promise<void> | undefined;
+  readonly #buffer = new Uint8Array(64 * 1024);
+  #inFlight: Promise<void> | undefined;
   #closedByPeer = false;
   #closedByUs = false;
   #parseError: Error | undefined;
@@ -58,14 +59,8 @@ export class RawClient implements AsyncDisposable {
     this.#conn = conn;
     this.version = version;
     this.#parser = mqttPacket.parser({ protocolVersion: version });
-    this.#parser.on("packet", (packet: RawPacket) => {
-      this.#packets.push(packet);
-      this.#notify();
-    });
-    this.#parser.on("error", (error: Error) => {
-      this.#parseError ??= error;
-      this.#notify();
-    });
+    this.#parser.on("packet", (packet: RawPacket) => this.#packets.push(packet));
+    this.#parser.on("error", (error: Error) => this.#parseError ??= error);
   }
 
   /** Opens a TCP connection to `127.0.0.1:port`; `version` selects how replies are parsed. */
@@ -98,49 +93,48 @@ export class RawClient implements AsyncDisposable {
     return this.write(encodeRaw(packet, this.version));
   }
 
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  #startReading(): void {
-    this.#reading ??= (async () => {
-      const buffer = new Uint8Array(64 * 1024);
+  /**
+   * One read from the socket, parsed; shared by concurrent callers. Reading only on demand is
+   * what lets a test stop reading: after its last wait, at most this one read is pending.
+   */
+  #readOnce(): Promise<void> {
+    this.#inFlight ??= (async () => {
       try {
-        for (;;) {
-          const n = await this.#conn.read(buffer);
-          if (n === null) break;
-          this.#parser.parse(Buffer.from(buffer.subarray(0, n)));
-        }
+        const n = await this.#conn.read(this.#buffer);
+        if (n === null) this.#peerClosed();
+        // Buffer.from copies, so the read buffer can be reused.
+        else this.#parser.parse(Buffer.from(this.#buffer.subarray(0, n)));
       } catch (error) {
         // A reset is the broker closing hard; a bad resource is us closing while reading.
         if (
-          !(error instanceof Deno.errors.ConnectionReset) &&
-          !(error instanceof Deno.errors.BadResource) &&
-          !(error instanceof Deno.errors.Interrupted)
-        ) throw error;
+          error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.BadResource ||
+          error instanceof Deno.errors.Interrupted
+        ) this.#peerClosed();
+        else throw error;
       } finally {
-        if (!this.#closedByUs) this.#closedByPeer = true;
-        this.#notify();
+        this.#inFlight = undefined;
       }
     })();
+    return this.#inFlight;
+  }
+
+  #peerClosed(): void {
+    if (!this.#closedByUs) this.#closedByPeer = true;
   }
 
   async #waitFor(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
-    this.#startReading();
     const deadline = Date.now() + timeoutMs;
     while (!condition()) {
       if (this.#parseError) {
         throw new Error(`Cannot parse the broker's reply: ${this.#parseError.message}`);
       }
+      if (this.#closedByPeer || this.#closedByUs) {
+        throw new Error(`Connection closed while waiting for ${what}`);
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-      await withTimeout(
-        new Promise<void>((resolve) => this.#wake = resolve),
-        remaining,
-        what,
-      ).catch(() => {});
+      await withTimeout(this.#readOnce(), remaining, what);
     }
   }
 
@@ -179,7 +173,7 @@ export class RawClient implements AsyncDisposable {
         // Already closed.
       }
     }
-    await this.#reading;
+    await this.#inFlight;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -50,11 +50,19 @@ Deno.test("Broker refuses protocol level 6 with CONNACK return code 1 and closes
       new Uint8Array([
         0x10, // CONNECT
         13, // remaining length
-        0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, // "MQTT"
+        0x00,
+        0x04,
+        0x4d,
+        0x51,
+        0x54,
+        0x54, // "MQTT"
         0x06, // protocol level 6: unknown
         0x02, // clean session
-        0x00, 0x3c, // keep alive 60
-        0x00, 0x01, 0x63, // client id "c"
+        0x00,
+        0x3c, // keep alive 60
+        0x00,
+        0x01,
+        0x63, // client id "c"
       ]),
     );
     await client.closedByBroker();
@@ -88,6 +96,17 @@ Deno.test("Broker closes a connection whose first packet is not CONNECT, without
       await expectNothing(sub, 30, `v${version}: the PUBLISH must not be routed`);
     });
   }
+});
+
+Deno.test("Broker closes a non-CONNECT first packet on its first byte, before the body arrives", async () => {
+  await withBroker(async (broker) => {
+    const client = MemoryClient.open(broker, 4);
+    // A PUBLISH header announcing ~2 MB that never comes: [MQTT-3.1.0-1] needs only the type
+    // nibble, and a broker that waits for the body lets unauthenticated peers make it buffer.
+    client.sendBytes(new Uint8Array([0x30, 0xff, 0xff, 0x7f]));
+    assert.deepEqual(await client.closedByBroker(500), []);
+    assert.equal(client.written.length, 0);
+  });
 });
 
 Deno.test("Broker treats a second CONNECT as a protocol error (v5 DISCONNECT 0x82)", async () => {
@@ -280,7 +299,10 @@ Deno.test("Broker CONNACK carries Mosquitto 2.0's v5 properties and none below v
     const { connack } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "p5" });
     assert.equal(connack.reasonCode, 0);
     assert.deepEqual(connack.properties, { receiveMaximum: 20, topicAliasMaximum: 10 });
-    const { connack: v4 } = await MemoryClient.connect(broker, { protocolVersion: 4, clientId: "p4" });
+    const { connack: v4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "p4",
+    });
     assert.deepEqual(v4, { type: "connack", sessionPresent: false, reasonCode: 0 });
   });
 });
@@ -309,7 +331,10 @@ Deno.test("Broker answers AUTH after CONNECT with DISCONNECT 0x82, with or witho
     assert.equal(got.length, 1);
     assert.equal(got[0]?.type === "disconnect" && got[0].reasonCode, 0x82);
 
-    const { client: c2 } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "a2" });
+    const { client: c2 } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "a2",
+    });
     // Re-authentication with a method not agreed at CONNECT [MQTT-4.12.1-1] is refused. 0x8C is
     // not a DISCONNECT reason code (table 3.14.2.1), so the answer is 0x82, as Mosquitto sends.
     assert.doesNotThrow(() =>
@@ -318,5 +343,65 @@ Deno.test("Broker answers AUTH after CONNECT with DISCONNECT 0x82, with or witho
     const got2 = await c2.closedByBroker();
     assert.equal(got2.length, 1);
     assert.equal(got2[0]?.type === "disconnect" && got2[0].reasonCode, 0x82);
+  });
+});
+
+Deno.test("Broker refuses an empty client id from an MQTT 3.1 client (return code 2)", async () => {
+  await withBroker(async (broker) => {
+    const { client, connack } = await MemoryClient.connect(broker, {
+      protocolVersion: 3,
+      clientId: "",
+      clean: true,
+    });
+    // MQTT 3.1 (section 3.1, "Client Identifier"): 1 to 23 characters; Mosquitto answers 0x02.
+    assert.equal(connack.reasonCode, 0x02);
+    await client.closedByBroker();
+  });
+});
+
+Deno.test("Broker imposes maxKeepalive: v5 Server Keep Alive, 3.1.1 refused", async () => {
+  await withBroker(async (broker) => {
+    const { client, connack } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "k5",
+      keepalive: 60,
+    });
+    // [MQTT-3.2.2-21]: the client must use the Server Keep Alive the CONNACK carries.
+    assert.equal(connack.reasonCode, 0);
+    assert.equal(connack.properties?.serverKeepAlive, 10);
+    assert.equal(client.closed, false);
+    const { client: c4, connack: ack4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "k4",
+      keepalive: 60,
+    });
+    // 3.1.1 cannot be told another keepalive; Mosquitto 2.0 refuses it with return code 2.
+    assert.equal(ack4.reasonCode, 0x02);
+    await c4.closedByBroker();
+    const { connack: ok4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "k4ok",
+      keepalive: 10,
+    });
+    assert.equal(ok4.reasonCode, 0);
+  }, { maxKeepalive: 10 });
+});
+
+Deno.test("Broker.close() sends v5 clients DISCONNECT 0x8B and closes every client", async () => {
+  await withBroker(async (broker) => {
+    const { client: c5 } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "c5",
+    });
+    const { client: c4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "c4",
+    });
+    await broker.close();
+    // Section 4.13: 0x8B Server shutting down; 3.1.1 clients are just closed.
+    const got = await c5.closedByBroker();
+    assert.deepEqual(got.map((p) => p.type === "disconnect" && p.reasonCode), [0x8b]);
+    assert.deepEqual(await c4.closedByBroker(), []);
+    assert.equal(broker.connections.size, 0);
   });
 });

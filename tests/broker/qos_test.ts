@@ -255,15 +255,55 @@ Deno.test("Broker acknowledges with 0x10 No matching subscribers (v5) when nobod
     const rec = await client.next("pubrec");
     assert.deepEqual([rec.packetId, rec.reasonCode], [2, 0x10]);
 
-    const { client: sub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "s" });
+    const { client: sub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s",
+    });
     await subscribe(sub, "some/one", 1);
     client.send(publishPacket("some/one", "x", { qos: 1, packetId: 3 }));
     const ack3 = await client.next("puback");
     assert.deepEqual([ack3.packetId, ack3.reasonCode], [3, 0]);
 
-    const { client: v4 } = await MemoryClient.connect(broker, { protocolVersion: 4, clientId: "v4" });
+    const { client: v4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "v4",
+    });
     v4.send(publishPacket("nobody/here", "x", { qos: 1, packetId: 4 }));
     // 3.1.1 PUBACK has no reason code.
     assert.deepEqual(await v4.next("puback"), { type: "puback", packetId: 4 });
   });
+});
+
+Deno.test("Broker ends an outgoing QoS 2 flow on a v5 PUBREC with a failure code", async () => {
+  await withBroker(async (broker) => {
+    const { client: sub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s",
+    });
+    await subscribe(sub, "fail", 2);
+    const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
+    await publish(pub, "fail", "x", { qos: 2 });
+    const m = await nextMessage(sub);
+    sub.send({ type: "pubrec", packetId: m.packetId as number, reasonCode: 0x80 });
+    // Section 4.3.3: a PUBREC with a reason code of 0x80 or more completes the flow: no PUBREL.
+    await expectNothing(sub, 30, "no PUBREL after a failed PUBREC");
+    assert.equal(broker.sessions.get("s")?.inflight.size, 0);
+  });
+});
+
+Deno.test("Broker answers PUBREC for an unknown packet id with PUBREL (v5: 0x92)", async () => {
+  for (const version of VERSIONS) {
+    await withBroker(async (broker) => {
+      const { client } = await MemoryClient.connect(broker, {
+        protocolVersion: version,
+        clientId: "c",
+      });
+      client.send({ type: "pubrec", packetId: 77, ...(version === 5 ? { reasonCode: 0 } : {}) });
+      const pubrel = await client.next("pubrel");
+      // Section 4.3.3 / 3.6.2.1: 0x92 Packet Identifier not found, so the client can finish.
+      assert.equal(pubrel.packetId, 77);
+      assert.equal(pubrel.reasonCode, version === 5 ? 0x92 : undefined);
+      assert.equal(client.closed, false);
+    });
+  }
 });

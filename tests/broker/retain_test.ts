@@ -37,7 +37,11 @@ Deno.test("Broker stores, replaces and deletes retained messages", async () => {
       await subscribe(s1, "r/a", 1);
       const m = await nextMessage(s1);
       // [MQTT-3.3.1-8]: retained on subscribe → RETAIN 1.
-      assert.deepEqual([m.topic, m.text, m.retain, m.qos], ["r/a", "second", true, 1], `v${version}`);
+      assert.deepEqual(
+        [m.topic, m.text, m.retain, m.qos],
+        ["r/a", "second", true, 1],
+        `v${version}`,
+      );
       await expectNothing(s1, 20, `v${version}: only the newest`);
 
       // [MQTT-3.3.1-6] / [MQTT-3.3.1-7]: an empty retained payload deletes, and is not stored.
@@ -90,7 +94,10 @@ Deno.test("Broker clears RETAIN on normal delivery unless Retain As Published is
     });
   }
   await withBroker(async (broker) => {
-    const { client: rap } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "rap" });
+    const { client: rap } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "rap",
+    });
     await subscribe(rap, [{ topicFilter: "rap/t", retainAsPublished: true }]);
     const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
     await publish(pub, "rap/t", "kept", { retain: true });
@@ -128,7 +135,10 @@ Deno.test("Broker honours Retain Handling 0, 1 and 2", async () => {
 
 Deno.test("Broker does not send expired retained messages and counts down their expiry", async () => {
   await withBroker(async (broker) => {
-    const { client: pub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "pub" });
+    const { client: pub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "pub",
+    });
     await publish(pub, "rx/short", "short", {
       retain: true,
       properties: { messageExpiryInterval: 1 },
@@ -138,7 +148,10 @@ Deno.test("Broker does not send expired retained messages and counts down their 
       properties: { messageExpiryInterval: 60 },
     });
     await sleep(1100);
-    const { client: sub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "s" });
+    const { client: sub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s",
+    });
     await subscribe(sub, "rx/#");
     const m = await nextMessage(sub);
     // [MQTT-3.3.2-5]: the expired one is not delivered; [MQTT-3.3.2-6]: the other carries the

@@ -12,6 +12,7 @@ import {
   expectNothing,
   nextMessage,
   publish,
+  publishPacket,
   subscribe,
   VERSIONS,
   waitFor,
@@ -84,7 +85,10 @@ Deno.test("Broker ends a v5 session without Session Expiry Interval even with cl
 Deno.test("Broker keeps subscriptions of a persistent session across reconnects", async () => {
   for (const version of VERSIONS) {
     await withBroker(async (broker) => {
-      const { client } = await MemoryClient.connect(broker, { clientId: "p", ...persistent(version) });
+      const { client } = await MemoryClient.connect(broker, {
+        clientId: "p",
+        ...persistent(version),
+      });
       await subscribe(client, ["keep/+", "other/#"], 1);
       client.drop();
       await client.closedByBroker();
@@ -175,7 +179,10 @@ Deno.test("Broker rejects a Session Expiry Interval set at DISCONNECT after 0 at
 Deno.test("Broker queues QoS 1 and 2 (not QoS 0) for an offline persistent session", async () => {
   for (const version of VERSIONS) {
     await withBroker(async (broker) => {
-      const { client } = await MemoryClient.connect(broker, { clientId: "off", ...persistent(version) });
+      const { client } = await MemoryClient.connect(broker, {
+        clientId: "off",
+        ...persistent(version),
+      });
       await subscribe(client, "off/#", 2);
       client.drop();
       await client.closedByBroker();
@@ -206,7 +213,10 @@ Deno.test("Broker queues QoS 0 for offline sessions with queueQos0Messages", asy
     const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
     await publish(pub, "off/0", "zero", { qos: 0 });
     await publish(pub, "off/1", "one", { qos: 1 });
-    const { client: again } = await MemoryClient.connect(broker, { clientId: "off", ...persistent(4) });
+    const { client: again } = await MemoryClient.connect(broker, {
+      clientId: "off",
+      ...persistent(4),
+    });
     const a = await nextMessage(again);
     const b = await nextMessage(again);
     assert.deepEqual([a.text, a.qos, b.text, b.qos], ["zero", 0, "one", 1]);
@@ -216,14 +226,20 @@ Deno.test("Broker queues QoS 0 for offline sessions with queueQos0Messages", asy
 Deno.test("Broker drops messages beyond maxQueuedMessages for an offline session", async () => {
   for (const version of VERSIONS) {
     await withBroker(async (broker) => {
-      const { client } = await MemoryClient.connect(broker, { clientId: "q", ...persistent(version) });
+      const { client } = await MemoryClient.connect(broker, {
+        clientId: "q",
+        ...persistent(version),
+      });
       await subscribe(client, "q", 1);
       client.drop();
       await client.closedByBroker();
       const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
       for (let i = 0; i < 8; i++) await publish(pub, "q", `m${i}`, { qos: 1, packetId: i + 1 });
       assert.equal(broker.stats.messagesDropped, 3, `v${version}`);
-      const { client: again } = await MemoryClient.connect(broker, { clientId: "q", ...persistent(version) });
+      const { client: again } = await MemoryClient.connect(broker, {
+        clientId: "q",
+        ...persistent(version),
+      });
       const texts: string[] = [];
       for (let i = 0; i < 5; i++) texts.push((await nextMessage(again)).text);
       // Mosquitto's max_queued_messages: the first five are kept, later ones dropped.
@@ -236,7 +252,10 @@ Deno.test("Broker drops messages beyond maxQueuedMessages for an offline session
 Deno.test("Broker resends in-flight PUBLISH and PUBREL on reconnect before queued messages", async () => {
   for (const version of VERSIONS) {
     await withBroker(async (broker) => {
-      const { client } = await MemoryClient.connect(broker, { clientId: "r", ...persistent(version) });
+      const { client } = await MemoryClient.connect(broker, {
+        clientId: "r",
+        ...persistent(version),
+      });
       await subscribe(client, "r/#", 2);
       const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
       await publish(pub, "r/a", "a", { qos: 2 });
@@ -274,6 +293,41 @@ Deno.test("Broker resends in-flight PUBLISH and PUBREL on reconnect before queue
       });
       await expectNothing(again, 30);
       assert.equal(broker.sessions.get("r")?.inflight.has(a.packetId as number), false);
+    });
+  }
+});
+
+Deno.test("Broker keeps inbound QoS 2 state of a persistent session across reconnects", async () => {
+  for (const version of VERSIONS) {
+    await withBroker(async (broker) => {
+      const { client: sub } = await MemoryClient.connect(broker, {
+        protocolVersion: version,
+        clientId: "sub",
+      });
+      await subscribe(sub, "in2");
+      const { client: pub } = await MemoryClient.connect(broker, {
+        clientId: "pub2",
+        ...persistent(version),
+      });
+      pub.send(publishPacket("in2", "once", { qos: 2, packetId: 9 }));
+      assert.equal((await pub.next("pubrec")).packetId, 9);
+      assert.equal((await nextMessage(sub)).text, "once");
+      pub.drop();
+      await pub.closedByBroker();
+
+      const { client: again } = await MemoryClient.connect(broker, {
+        clientId: "pub2",
+        ...persistent(version),
+      });
+      // [MQTT-4.3.3-9] with [MQTT-4.1.0-1]: the received-id state is session state, so the
+      // re-sent PUBLISH is acknowledged and not delivered again...
+      again.send(publishPacket("in2", "once", { qos: 2, packetId: 9, dup: true }));
+      assert.equal((await again.next("pubrec")).packetId, 9);
+      await expectNothing(sub, 30, `v${version}: exactly once across the reconnect`);
+      // ...and the PUBREL finds the id.
+      again.send({ type: "pubrel", packetId: 9, ...(version === 5 ? { reasonCode: 0 } : {}) });
+      const pubcomp = await again.next("pubcomp");
+      assert.equal(pubcomp.reasonCode, version === 5 ? 0 : undefined);
     });
   }
 });

@@ -47,8 +47,21 @@ const MATCHES: [string, string, boolean][] = [
   ["a/+/$x", "a/b/$x", true], // only a leading $ is special
 ];
 
-function entry(clientId: string, filter: string, qos: QoS = 0, more: Partial<SubscriptionEntry> = {}) {
-  return { clientId, filter, qos, noLocal: false, retainAsPublished: false, identifier: 0, ...more };
+function entry(
+  clientId: string,
+  filter: string,
+  qos: QoS = 0,
+  more: Partial<SubscriptionEntry> = {},
+) {
+  return {
+    clientId,
+    filter,
+    qos,
+    noLocal: false,
+    retainAsPublished: false,
+    identifier: 0,
+    ...more,
+  };
 }
 
 function message(topic: string, payload = "x", expiresAt = 0): Message {
@@ -139,8 +152,7 @@ Deno.test("RetainStore.match() applies wildcards and skips $ topics for leading 
   for (const topic of ["sport", "sport/tennis", "sport/tennis/p1", "/finance", "$SYS/broker"]) {
     store.set(message(topic));
   }
-  const topics = (filter: string) =>
-    store.match(filter, Date.now()).map((m) => m.topic).sort();
+  const topics = (filter: string) => store.match(filter, Date.now()).map((m) => m.topic).sort();
   assert.deepEqual(topics("sport/#"), ["sport", "sport/tennis", "sport/tennis/p1"]);
   assert.deepEqual(topics("sport/+"), ["sport/tennis"]);
   assert.deepEqual(topics("+/+"), ["/finance", "sport/tennis"]);
@@ -210,9 +222,15 @@ Deno.test("Broker routes by + and # wildcards, including # matching its parent l
 
 Deno.test("Broker does not match $SYS topics with # or +/x [MQTT-4.7.2-1]", async () => {
   await withBroker(async (broker) => {
-    const { client: wild } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "w" });
+    const { client: wild } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "w",
+    });
     await subscribe(wild, ["#", "+/x"]);
-    const { client: sys } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "s" });
+    const { client: sys } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s",
+    });
     await subscribe(sys, "$SYS/#");
     // The broker's own $SYS publication.
     broker.publish({

@@ -16,7 +16,6 @@ import {
   publishPacket,
   sleep,
   subscribe,
-  te,
   withBroker,
 } from "./_protocol.ts";
 
@@ -26,9 +25,15 @@ function disconnectCode(packets: Packet[]): (number | undefined)[] {
 
 Deno.test("Broker resolves inbound topic aliases set by the client", async () => {
   await withBroker(async (broker) => {
-    const { client: sub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "s" });
+    const { client: sub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s",
+    });
     await subscribe(sub, "ta/#");
-    const { client: pub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "p" });
+    const { client: pub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "p",
+    });
     // [MQTT-3.3.2-12]: a topic plus an alias sets the mapping...
     pub.send(publishPacket("ta/x", "1", { properties: { topicAlias: 3 } }));
     // ...an empty topic with the alias uses it.
@@ -67,6 +72,20 @@ Deno.test("Broker disconnects with 0x82 for an empty topic with an alias never s
     client.send(publishPacket("", "x", { properties: { topicAlias: 2 } }));
     // Section 3.3.2.3.4: no mapping for the alias → Protocol Error.
     assert.deepEqual(disconnectCode(await client.closedByBroker()), [0x82]);
+
+    // [MQTT-3.3.2-7]: aliases do not outlive the connection, even with a persistent session.
+    const persistent = {
+      protocolVersion: 5 as const,
+      clientId: "p",
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    };
+    const { client: first } = await MemoryClient.connect(broker, persistent);
+    first.send(publishPacket("alias/t", "x", { properties: { topicAlias: 1 } }));
+    first.drop();
+    const { client: second } = await MemoryClient.connect(broker, persistent);
+    second.send(publishPacket("", "x", { properties: { topicAlias: 1 } }));
+    assert.deepEqual(disconnectCode(await second.closedByBroker()), [0x82]);
   });
 });
 
@@ -157,7 +176,13 @@ Deno.test("Broker disconnects with 0x93 a client with more than 20 unreleased Qo
       client.send(publishPacket("q2", "x", { qos: 2, packetId: id }));
       assert.equal((await client.next("pubrec")).packetId, id);
     }
+    // Releasing one frees a slot: the next is accepted...
+    client.send({ type: "pubrel", packetId: 1, reasonCode: 0 });
+    assert.equal((await client.next("pubcomp")).reasonCode, 0);
     client.send(publishPacket("q2", "x", { qos: 2, packetId: 21 }));
+    assert.equal((await client.next("pubrec")).packetId, 21);
+    // ...and one more than 20 unreleased is refused.
+    client.send(publishPacket("q2", "x", { qos: 2, packetId: 22 }));
     // [MQTT-3.3.4-9] from the server's side (our Receive Maximum 20): 0x93.
     assert.deepEqual(disconnectCode(await client.closedByBroker()), [0x93]);
   });
@@ -198,7 +223,10 @@ Deno.test("Broker drops expired queued messages and forwards the rest with expir
     const { client } = await MemoryClient.connect(broker, persistent);
     await subscribe(client, "mx/#", 1);
     client.drop();
-    const { client: pub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "p" });
+    const { client: pub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "p",
+    });
     await publish(pub, "mx/short", "short", { qos: 1, properties: { messageExpiryInterval: 1 } });
     await publish(pub, "mx/long", "long", { qos: 1, properties: { messageExpiryInterval: 60 } });
     await publish(pub, "mx/none", "none", { qos: 1 });
@@ -218,9 +246,15 @@ Deno.test("Broker drops expired queued messages and forwards the rest with expir
 
 Deno.test("Broker does not send a No Local subscriber its own messages", async () => {
   await withBroker(async (broker) => {
-    const { client: me } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "me" });
+    const { client: me } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "me",
+    });
     await subscribe(me, [{ topicFilter: "nl/t", noLocal: true }]);
-    const { client: other } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "o" });
+    const { client: other } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "o",
+    });
     await subscribe(other, [{ topicFilter: "nl/t", noLocal: true }]);
     await publish(me, "nl/t", "mine");
     // [MQTT-3.8.3-3]: not to the publisher's own No Local subscription; others get it.
@@ -284,6 +318,24 @@ Deno.test("Broker round-robins a shared subscription between v5 and 3.1.1 member
   }
 });
 
+Deno.test("Broker sends shared messages to the online member while another is offline", async () => {
+  await withBroker(async (broker) => {
+    const persistent = { protocolVersion: 4 as const, clean: false };
+    const { client: a } = await MemoryClient.connect(broker, { ...persistent, clientId: "a" });
+    const { client: b } = await MemoryClient.connect(broker, { ...persistent, clientId: "b" });
+    await subscribe(a, "$share/g/off/t", 1);
+    await subscribe(b, "$share/g/off/t", 1);
+    a.drop();
+    await a.closedByBroker();
+    const { client: pub } = await MemoryClient.connect(broker, { clientId: "pub" });
+    for (let i = 0; i < 3; i++) await publish(pub, "off/t", `m${i}`, { qos: 1, packetId: 1 });
+    // Section 4.8.2: the server picks a member per message; one that can take it now.
+    const texts = [];
+    for (let i = 0; i < 3; i++) texts.push((await nextMessage(b)).text);
+    assert.deepEqual(texts, ["m0", "m1", "m2"]);
+  });
+});
+
 Deno.test("Broker treats No Local on a shared subscription as a protocol error (0x82)", async () => {
   await withBroker(async (broker) => {
     const { client } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "c" });
@@ -305,9 +357,15 @@ Deno.test("Broker treats No Local on a shared subscription as a protocol error (
 
 Deno.test("Broker forwards PUBLISH properties unchanged, user property order kept", async () => {
   await withBroker(async (broker) => {
-    const { client: sub5 } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "s5" });
+    const { client: sub5 } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "s5",
+    });
     await subscribe(sub5, "props", 1);
-    const { client: sub4 } = await MemoryClient.connect(broker, { protocolVersion: 4, clientId: "s4" });
+    const { client: sub4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "s4",
+    });
     await subscribe(sub4, "props", 1);
     const properties = {
       payloadFormatIndicator: 1,
@@ -316,7 +374,10 @@ Deno.test("Broker forwards PUBLISH properties unchanged, user property order kep
       correlationData: new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
       userProperties: [["b", "1"], ["a", "2"], ["b", "3"]] as [string, string][],
     };
-    const { client: pub } = await MemoryClient.connect(broker, { protocolVersion: 5, clientId: "p" });
+    const { client: pub } = await MemoryClient.connect(broker, {
+      protocolVersion: 5,
+      clientId: "p",
+    });
     await publish(pub, "props", "{}", { qos: 1, properties });
     // [MQTT-3.3.2-4], [MQTT-3.3.2-15], [MQTT-3.3.2-16], [MQTT-3.3.2-17], [MQTT-3.3.2-20]: sent
     // unaltered; [MQTT-3.3.2-18]: user properties in order.
@@ -357,13 +418,12 @@ Deno.test("Broker answers UNSUBSCRIBE with 0x11 for a filter that had no subscri
     await publish(pub, "u/t", "x");
     await expectNothing(client, 30, "unsubscribed");
 
-    const { client: v4 } = await MemoryClient.connect(broker, { protocolVersion: 4, clientId: "v4" });
+    const { client: v4 } = await MemoryClient.connect(broker, {
+      protocolVersion: 4,
+      clientId: "v4",
+    });
     v4.send({ type: "unsubscribe", packetId: 3, topicFilters: ["never/was"] });
     // [MQTT-3.10.4-5]: 3.1.1 answers UNSUBACK (no payload) even when nothing matched.
     assert.deepEqual(await v4.next("unsuback"), { type: "unsuback", packetId: 3, reasonCodes: [] });
   });
-});
-
-Deno.test("Broker payload of the test helpers is UTF-8", () => {
-  assert.deepEqual(te.encode("é"), new Uint8Array([0xc3, 0xa9]));
 });

@@ -108,7 +108,10 @@ Deno.test("Broker disconnects a client silent for 1.5 keepalives and publishes i
       will: willOf("will/ka4"),
     });
     // A client that pings stays connected over the same time.
-    const { client: pinger } = await MemoryClient.connect(broker, { clientId: "ping", keepalive: 1 });
+    const { client: pinger } = await MemoryClient.connect(broker, {
+      clientId: "ping",
+      keepalive: 1,
+    });
     let pinging = true;
     const pings = (async () => {
       while (pinging) {
@@ -175,15 +178,26 @@ Deno.test("Broker delays a will by its Will Delay Interval and cancels it on rec
     });
     const { client: back } = await MemoryClient.connect(broker, delayed("back"));
     const { client: gone } = await MemoryClient.connect(broker, delayed("gone"));
+    // A will delay longer than the session: the will goes when the session ends (1 s).
+    const { client: ends } = await MemoryClient.connect(broker, {
+      ...delayed("ends"),
+      properties: { sessionExpiryInterval: 1 },
+      will: { ...willOf("will/ends"), properties: { willDelayInterval: 60 } },
+    });
     // "back" drops first, so its will (were it not cancelled) would be due no later than gone's.
     back.drop();
     gone.drop();
+    ends.drop();
     await MemoryClient.connect(broker, delayed("back"));
     // [MQTT-3.1.3-9]: not at once...
     await expectNothing(watcher, 300, "no will before the delay");
-    // ...but after the delay; the reconnected client's will is cancelled.
-    const m = await nextMessage(watcher, 4000);
-    assert.equal(m.topic, "will/gone");
+    // ...but after the delay, or when the session ends if sooner; the reconnected client's will
+    // is cancelled.
+    const topics = [
+      (await nextMessage(watcher, 4000)).topic,
+      (await nextMessage(watcher, 4000)).topic,
+    ];
+    assert.deepEqual(topics.sort(), ["will/ends", "will/gone"]);
     await expectNothing(watcher, 50, "the will of the reconnected client");
   });
 });
@@ -202,7 +216,7 @@ Deno.test("Broker passes will properties through to subscribers", async () => {
     });
     client.drop();
     const m = await nextMessage(watcher);
-    // [MQTT-3.1.3-10]... the will's properties are sent with it; user properties keep their
+    // Section 3.1.3.2: the will's properties are sent with it; [MQTT-3.1.3-10]: user properties keep their
     // order [MQTT-3.3.2-18]; the expiry counts down; Will Delay Interval is not a PUBLISH property.
     const { messageExpiryInterval, ...rest } = m.properties ?? {};
     assert.deepEqual(rest, properties);

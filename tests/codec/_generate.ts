@@ -9,6 +9,7 @@
  * without U+0000 [MQTT-1.5.4-1] [MQTT-1.5.4-2], reason codes are those table 2-6 allows for the
  * packet type, and MQTT 5 properties are only those section 2.2.2.2 allows for the packet type.
  * Its own tables are deliberately independent of `codec/` so that a wrong table there is caught.
+ * `mutate`, `varint` and `concat` damage and rebuild encodings for the fuzz tests.
  *
  * @module
  */

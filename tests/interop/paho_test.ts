@@ -268,7 +268,7 @@ pub("", "a2", 1)
 pub("alias/two", "b1", 2)
 pub("", "b2", 2)
 pub("", "a3", 1)
-pub("alias/three", "c1", 1)   # alias 1 now means alias/three [MQTT-3.3.2-12]
+pub("alias/three", "c1", 1)   # remapped: alias 1 now means alias/three (3.3.2.3.4)
 pub("", "c2", 1)
 msgs = sub.wait_messages(7)
 emit(alias_max=alias_max, messages=msgs, disconnects=c.disconnects)
@@ -289,7 +289,7 @@ c.disconnect(); sub.disconnect()
         "alias/three c1",
         "alias/three c2",
       ]);
-      // The subscriber sent no Topic Alias Maximum, so it must get no aliases [MQTT-3.3.2-9].
+      // The subscriber sent no Topic Alias Maximum, so it must get no aliases [MQTT-3.1.2-26].
       assert.ok(messages.every((m) => m.props.TopicAlias === undefined), JSON.stringify(messages));
       assert.deepEqual(result.disconnects, []);
     },
@@ -325,7 +325,7 @@ r.disconnect(); pub.disconnect()
           assert.notEqual(m.topic, "", `an empty topic needs an alias: ${JSON.stringify(m)}`);
           return [m.topic, m.payload];
         }
-        // The broker must not exceed the Topic Alias Maximum the client sent [MQTT-3.3.2-10].
+        // The broker must not exceed the Topic Alias Maximum the client sent [MQTT-3.3.2-11].
         assert.ok(alias >= 1 && alias <= 3, `alias ${alias} outside 1..3: ${JSON.stringify(m)}`);
         if (m.topic !== "") aliases.set(alias, m.topic);
         const topic = aliases.get(alias);
@@ -337,6 +337,7 @@ r.disconnect(); pub.disconnect()
       });
       assert.deepEqual(resolved, sent, "every message resolves to the topic it was published on");
       // The point of an outbound alias: the second message in a row on a topic carries only it.
+      // (Mosquitto 2.0.11 never sends aliases to clients, so it fails here.)
       // Checked for the first three topics, which fit in the client's maximum of 3; whether the
       // broker then reassigns aliases to the other topics or sends them in full is its choice.
       for (const i of [1, 3, 5]) {
@@ -375,6 +376,9 @@ c.disconnect(); pub.disconnect()
 `,
       );
       const messages = result.messages as PahoMessage[];
+      // The spec allows one copy per matching subscription too [MQTT-3.3.4-2]; midge sends a
+      // single copy, which must then carry every matching subscription's id [MQTT-3.3.4-4].
+      // (Mosquitto 2.0.11 sends one copy per subscription, so it fails this step.)
       assert.deepEqual(
         messages.map((m) => [m.payload, [...(m.props.SubscriptionIdentifier ?? [])].sort()]),
         [["both", [1, 2]], ["one", [1]], ["none", [1]], ["plain", []]],
@@ -410,7 +414,8 @@ s2.disconnect(); pub.disconnect()
       const messages = result.messages as PahoMessage[];
       assert.deepEqual(payloads(messages), ["long", "end"], "the 1 s message expired while queued");
       const expiry = messages[0]!.props.MessageExpiryInterval;
-      // The interval sent on is the original minus the time spent queued [MQTT-3.3.2-6].
+      // The interval sent on is the original minus the time spent queued [MQTT-3.3.2-6]; the
+      // 1 s message expired before delivery started, so it was deleted [MQTT-3.3.2-5].
       assert.ok(expiry !== undefined && expiry > 0 && expiry < 60, `expiry ${expiry}`);
       assert.equal(messages[1]!.props.MessageExpiryInterval, undefined);
     },
