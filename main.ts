@@ -33,7 +33,6 @@ export function createProgram() {
       "-p, --port <port>",
       "listen on this port on the loopback interface (default 1883; repeatable)",
       collectPort,
-      [] as number[],
     )
     .option("-v, --verbose", "verbose mode: log every packet")
     .action(async (flags) => {

@@ -11,13 +11,21 @@ import { ReasonCode } from "../codec/reason_code.ts";
 import type { Properties, PublishPacket, QoS, Will } from "../codec/types.ts";
 import { Connection } from "./connection.ts";
 import type { RunningListener } from "./listeners/listener.ts";
-import { listenTcp } from "./listeners/tcp.ts";
-import { listenWebSocket } from "./listeners/websocket.ts";
+import { BrokerListener, listenerKey, type ListenerSpec } from "./broker_listener.ts";
+import { brokerOptionsFromConfig, listenerSettingsFromConfig } from "./config/apply.ts";
+import type { BrokerConfig } from "./config/types.ts";
 import { compactMessage, isExpired, type Message, remainingExpiry } from "./message.ts";
-import { type BrokerOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import {
+  type BrokerOptions,
+  defaultListenerSettings,
+  type ListenerSettings,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.ts";
 import { RetainStore } from "./retain.ts";
 import { type QueuedMessage, Session } from "./session.ts";
 import { SubscriptionTree } from "./subscriptions.ts";
+import { SysTree } from "./sys_tree.ts";
 import type { Transport } from "./transport.ts";
 
 /** Where and how {@linkcode Broker.listen} listens. */
@@ -31,16 +39,30 @@ export interface ListenOptions {
   hostname?: string;
   /** `mqtt` (default) or `websockets` (MQTT over WebSocket, subprotocol `mqtt`). */
   protocol?: "mqtt" | "websockets";
+  /** Per-listener settings; default from the broker options. */
+  settings?: Partial<ListenerSettings>;
 }
 
-/** Counters for `$SYS`, metrics and tests. */
+/** Counters for `$SYS`, metrics and tests (Mosquitto's meanings). */
 export interface BrokerStats {
+  /** Control packets of any type received from clients. */
   messagesReceived: number;
+  /** Control packets of any type queued to clients. */
   messagesSent: number;
+  /** PUBLISH messages routed (from clients, wills and the broker itself). */
+  publishReceived: number;
+  /** PUBLISH packets queued to clients. */
+  publishSent: number;
   /** Messages not delivered because a client's queue was full or it did not read. */
   messagesDropped: number;
   bytesReceived: number;
   bytesSent: number;
+  /** Connections ever accepted. */
+  connectionsTotal: number;
+  /** Highest number of clients connected at once. */
+  clientsMaximum: number;
+  /** Sessions ended by their expiry interval. */
+  sessionsExpired: number;
 }
 
 /**
@@ -72,11 +94,23 @@ export class Broker {
   readonly stats: BrokerStats = {
     messagesReceived: 0,
     messagesSent: 0,
+    publishReceived: 0,
+    publishSent: 0,
     messagesDropped: 0,
     bytesReceived: 0,
     bytesSent: 0,
+    connectionsTotal: 0,
+    clientsMaximum: 0,
+    sessionsExpired: 0,
   };
-  readonly #listeners: RunningListener[] = [];
+  /** Clients connected now (CONNECT accepted, connection open). */
+  clientsConnected = 0;
+  /** The `$SYS/broker/...` publisher. */
+  readonly sys: SysTree;
+  /** `Date.now()` when the broker was created, for `$SYS/broker/uptime`. */
+  readonly startedAt = Date.now();
+  readonly #listeners: BrokerListener[] = [];
+  readonly #defaultListener: BrokerListener;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
 
@@ -84,6 +118,11 @@ export class Broker {
   constructor(options: BrokerOptions = {}) {
     this.options = resolveOptions(options);
     this.log = options.log ?? getLogger(["midge"]);
+    this.sys = new SysTree(this);
+    this.#defaultListener = new BrokerListener(
+      { protocol: "mqtt", port: 0 },
+      defaultListenerSettings(this.options),
+    );
     // Shared subscriptions prefer a member that is online, then round-robin [MQTT-4.8.2-3].
     this.subscriptions = new SubscriptionTree((members, start) => {
       for (let i = 0; i < members.length; i++) {
@@ -95,79 +134,142 @@ export class Broker {
     });
   }
 
-  /** The listeners that are open. */
+  /** The sockets that are open, over all listeners. */
   get listeners(): readonly RunningListener[] {
-    return this.#listeners;
+    return this.#listeners.flatMap((listener) => listener.sockets);
   }
 
   /**
-   * Opens a listener (two in local-only mode: 127.0.0.1 and ::1 on the same port) and logs
-   * `Opening ipv4 listen socket on port 1883.` as Mosquitto does.
+   * Opens a listener (in local-only mode, without `hostname`: 127.0.0.1 and ::1 on one port) and
+   * logs `Opening ipv4 listen socket on port 1883.` as Mosquitto does. Returns the sockets bound.
    */
   async listen(options: ListenOptions = {}): Promise<RunningListener[]> {
     const protocol = options.protocol ?? "mqtt";
     const port = options.port ?? 1883;
-    const opened: RunningListener[] = [];
-    try {
-      if (options.hostname !== undefined) {
-        opened.push(await this.#open(protocol, options.hostname, port));
-      } else {
-        const v4 = await this.#open(protocol, "127.0.0.1", port);
-        opened.push(v4);
-        try {
-          opened.push(await this.#open(protocol, "::1", v4.port));
-        } catch (error) {
-          // A host without IPv6 still serves IPv4, as Mosquitto does.
-          if (!(error instanceof Deno.errors.AddrNotAvailable)) throw error;
-          this.log.warn(`Warning: Unable to open ipv6 listen socket on port ${v4.port}.`);
-        }
-      }
-    } catch (error) {
-      await Promise.all(opened.map((l) => l.close()));
-      throw error;
-    }
-    for (const listener of opened) {
-      this.log.info(
-        `Opening ${listener.family} listen socket on port ${listener.port}` +
-          (listener.protocol === "websockets" ? " (websockets)." : "."),
+    const settings = { ...defaultListenerSettings(this.options), ...options.settings };
+    const noDelay = this.options.setTcpNodelay;
+    if (options.hostname !== undefined) {
+      const listener = await this.#openListener(
+        { protocol, port, hostname: options.hostname, noDelay },
+        settings,
       );
+      return [...listener.sockets];
     }
-    this.#listeners.push(...opened);
-    this.#startTimer();
-    return opened;
+    const v4 = await this.#openListener(
+      { protocol, port, hostname: "127.0.0.1", noDelay },
+      settings,
+    );
+    try {
+      const v6 = await this.#openListener(
+        { protocol, port: v4.port, hostname: "::1", noDelay },
+        settings,
+      );
+      return [...v4.sockets, ...v6.sockets];
+    } catch (error) {
+      // A host without IPv6 still serves IPv4, as Mosquitto does.
+      if (!(error instanceof Deno.errors.AddrNotAvailable)) {
+        await this.#closeListener(v4);
+        throw error;
+      }
+      this.log.warn(`Warning: Unable to open ipv6 listen socket on port ${v4.port}.`);
+      return [...v4.sockets];
+    }
   }
 
-  async #open(protocol: "mqtt" | "websockets", hostname: string, port: number) {
-    if (protocol === "websockets") {
-      let listenerPort = port;
-      const listener = await listenWebSocket({
-        hostname,
-        port,
-        onTransport: (t) => this.handleTransport(t, listenerPort),
-      });
-      listenerPort = listener.port;
-      return listener;
+  /**
+   * Applies a configuration: global limits at once, listeners reconciled. New listeners open
+   * first; if one cannot open, those just opened close again and the error is thrown with the
+   * running configuration untouched. Then removed listeners close (their clients are
+   * disconnected) and kept ones take their new settings, their clients staying connected.
+   */
+  async applyConfig(config: BrokerConfig): Promise<void> {
+    const wanted = config.listeners.map((l) => ({
+      spec: {
+        protocol: l.protocol,
+        port: l.port,
+        hostname: l.bindAddress,
+        socketDomain: l.socketDomain,
+        noDelay: config.setTcpNodelay,
+      },
+      settings: listenerSettingsFromConfig(config, l),
+    }));
+    const existing = new Map(this.#listeners.map((l) => [l.key, l]));
+    const opened: BrokerListener[] = [];
+    try {
+      for (const { spec, settings } of wanted) {
+        if (!existing.has(listenerKey(spec))) opened.push(await this.#openListener(spec, settings));
+      }
+    } catch (error) {
+      for (const listener of opened) await this.#closeListener(listener);
+      throw error;
     }
-    let listenerPort = port;
-    const listener = listenTcp({
-      hostname,
-      port,
-      onTransport: (t) => this.handleTransport(t, listenerPort),
-    });
-    listenerPort = listener.port;
+    const keep = new Set(wanted.map(({ spec }) => listenerKey(spec)));
+    for (const listener of [...this.#listeners]) {
+      if (!keep.has(listener.key)) await this.#closeListener(listener, true);
+    }
+    for (const { spec, settings } of wanted) {
+      const listener = existing.get(listenerKey(spec));
+      if (listener) listener.settings = settings;
+    }
+    Object.assign(
+      this.options,
+      resolveOptions({ ...brokerOptionsFromConfig(config), log: this.options.log }),
+    );
+    this.sys.restart();
+  }
+
+  async #openListener(spec: ListenerSpec, settings: ListenerSettings): Promise<BrokerListener> {
+    const listener = new BrokerListener(spec, settings);
+    const families = await listener.open((transport, from) =>
+      this.handleTransport(transport, from)
+    );
+    for (const family of families) {
+      this.log.info(
+        `Opening ${family} listen socket on port ${listener.port}` +
+          (spec.protocol === "websockets" ? " (websockets)." : "."),
+      );
+    }
+    this.#listeners.push(listener);
+    this.#startTimer();
     return listener;
   }
 
-  /** Serves one client over `transport` (what listeners call; tests use in-memory pipes). */
-  handleTransport(transport: Transport, listenerPort = 0): Connection {
-    const connection = new Connection(this, transport, listenerPort);
+  async #closeListener(listener: BrokerListener, disconnectClients = false): Promise<void> {
+    const index = this.#listeners.indexOf(listener);
+    if (index >= 0) this.#listeners.splice(index, 1);
+    await listener.close();
+    if (!disconnectClients) return;
+    this.log.info(`Closing listener on port ${listener.port}.`);
+    for (const connection of this.connections) {
+      if (connection.listener === listener) {
+        connection.disconnect(ReasonCode.AdministrativeAction, "Listener removed by a reload");
+      }
+    }
+  }
+
+  /**
+   * Serves one client over `transport` (what listeners call; tests use in-memory pipes). Without
+   * a `listener` the client gets the settings of `listen()`.
+   */
+  handleTransport(transport: Transport, listener?: BrokerListener): Connection {
+    const from = listener ?? this.#defaultListener;
+    const connection = new Connection(this, transport, from);
     if (this.#closing) {
       transport.close();
       return connection;
     }
+    const max = from.settings.maxConnections;
+    if (max >= 0 && from.connectionCount >= max) {
+      // Mosquitto's max_connections: refuse at accept time, before any packet.
+      this.log.info(`Client connection from ${connection.peer} denied: too many connections.`);
+      transport.close();
+      return connection;
+    }
+    from.connectionCount++;
+    this.stats.connectionsTotal++;
     this.connections.add(connection);
     if (this.options.verbose) {
-      this.log.debug(`New connection from ${connection.peer} on port ${listenerPort}.`);
+      this.log.debug(`New connection from ${connection.peer} on port ${from.port}.`);
     }
     connection.start();
     this.#startTimer();
@@ -184,6 +286,7 @@ export class Broker {
     this.#timer = undefined;
     const listeners = this.#listeners.splice(0);
     await Promise.all(listeners.map((l) => l.close()));
+    this.sys.stop();
     for (const connection of this.connections) {
       // No wills on shutdown: the clients did nothing wrong [MQTT-3.1.2-8 lists the triggers].
       connection.publishWillOnClose = false;
@@ -206,10 +309,11 @@ export class Broker {
 
   /**
    * Routes a message to every matching subscription and stores it when retained. Returns how
-   * many clients it was delivered or queued to.
+   * many clients it was delivered or queued to. `fromClient` false keeps the broker's own
+   * `$SYS` messages out of the received-message counters, as Mosquitto does.
    */
-  publish(message: Message): number {
-    this.stats.messagesReceived++;
+  publish(message: Message, fromClient = true): number {
+    if (fromClient) this.stats.publishReceived++;
     if (message.retain && this.options.retainAvailable) this.retained.set(compactMessage(message));
     const { deliveries, shared } = this.subscriptions.match(message.topic, message.origin);
     const count = deliveries.length + shared.length;
@@ -353,10 +457,11 @@ export class Broker {
 
   /** Called by a connection once its transport has closed. */
   connectionClosed(connection: Connection): void {
-    this.connections.delete(connection);
+    if (this.connections.delete(connection)) connection.listener.connectionCount--;
     const session = connection.session;
     if (!session || session.connection !== connection) return;
     session.connection = undefined;
+    this.clientsConnected--;
     const now = Date.now();
     session.disconnectedAt = now;
     if (this.options.connectionMessages && connection.publishWillOnClose && connection.will) {
@@ -463,7 +568,7 @@ export class Broker {
       if (dup) setPublishDup(bytes, true);
     }
     if (aliasIsNew) connection.outboundAliases.set(message.topic, alias);
-    this.stats.messagesSent++;
+    this.stats.publishSent++;
     if (this.options.verbose) {
       this.log.debug(
         `Sending PUBLISH to ${connection.clientId} (d${dup ? 1 : 0}, q${qos}, r${
@@ -513,6 +618,7 @@ export class Broker {
 
   #startTimer(): void {
     if (this.#timer !== undefined || this.#closing) return;
+    this.sys.restart();
     this.#timer = setInterval(() => this.#tick(), 1000);
     // Under @types/node (pulled in by npm packages) setInterval is typed as returning an object.
     Deno.unrefTimer(this.#timer as unknown as number);
@@ -551,7 +657,10 @@ export class Broker {
         session.pendingWill = undefined;
         this.publishWill(session.clientId, will);
       }
-      if (session.expiresAt() <= now) this.endSession(session);
+      if (session.expiresAt() <= now) {
+        this.stats.sessionsExpired++;
+        this.endSession(session);
+      }
     }
   }
 }

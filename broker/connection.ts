@@ -19,6 +19,7 @@ import {
 } from "../codec/reason_code.ts";
 import type { Packet, ProtocolVersion, Will } from "../codec/types.ts";
 import type { Broker } from "./broker.ts";
+import type { BrokerListener } from "./broker_listener.ts";
 import { handleAck } from "./handlers/handle_ack.ts";
 import { handleAuth } from "./handlers/handle_auth.ts";
 import { handleConnect } from "./handlers/handle_connect.ts";
@@ -40,8 +41,8 @@ export type ConnectionState = "new" | "connected" | "closing" | "closed";
 export class Connection {
   readonly broker: Broker;
   readonly transport: Transport;
-  /** Port of the listener that accepted it, for log lines. */
-  readonly listenerPort: number;
+  /** The listener that accepted it: its port and live settings. */
+  readonly listener: BrokerListener;
   state: ConnectionState = "new";
   /** Protocol level from CONNECT; 4 until then. */
   version: ProtocolVersion = 4;
@@ -83,10 +84,10 @@ export class Connection {
   #closeAfterFlush = false;
 
   /** Wraps `transport`; call {@linkcode start} to begin reading. */
-  constructor(broker: Broker, transport: Transport, listenerPort: number) {
+  constructor(broker: Broker, transport: Transport, listener: BrokerListener) {
     this.broker = broker;
     this.transport = transport;
-    this.listenerPort = listenerPort;
+    this.listener = listener;
     this.createdAt = this.lastActivity = Date.now();
     // Without a configured limit, a whole packet may be as large as the largest Remaining Length
     // (256 MiB): a header announcing more is refused with 0x95 before any body is buffered.
@@ -142,6 +143,7 @@ export class Connection {
    */
   sendBytes(bytes: Uint8Array): void {
     if (this.state === "closed" || this.#closeAfterFlush) return;
+    this.broker.stats.messagesSent++;
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     if (!this.#writing && !this.#flushScheduled) {
@@ -212,6 +214,8 @@ export class Connection {
   #receive(chunk: Uint8Array): void {
     if (this.state === "closing" || this.state === "closed") return;
     this.lastActivity = Date.now();
+    const stats = this.broker.stats;
+    stats.bytesReceived += chunk.length;
     if (
       this.state === "new" && this.#framer.bufferedBytes === 0 &&
       (chunk[0] as number) >> 4 !== PACKET_CONNECT
@@ -228,6 +232,7 @@ export class Connection {
           // [MQTT-3.1.0-1]: the first packet must be CONNECT; no CONNACK to a non-client.
           throw new ProtocolError(ReasonCode.ProtocolError, "Expected CONNECT as the first packet");
         }
+        stats.messagesReceived++;
         this.#dispatch(decodePacket(frame, this.version));
         if (this.state !== "new" && this.state !== "connected") return;
       }
@@ -329,6 +334,7 @@ export class Connection {
       }
     }
     this.#pending = [];
+    this.broker.stats.bytesSent += chunk.length;
     this.#writingBytes = this.#pendingBytes;
     this.#pendingBytes = 0;
     this.#writing = true;

@@ -46,10 +46,51 @@ export interface BrokerOptions {
   stuckClientTimeout?: number;
   /** Seconds a new connection has to send CONNECT (20). */
   connectTimeout?: number;
+  /** Let clients connect without a user name on listeners opened by `listen()` (true). */
+  allowAnonymous?: boolean;
+  /**
+   * `$SYS/broker/...` update interval in seconds (`sys_interval`; 0 = off). Off by default for an
+   * embedded broker; the `midge` command takes mosquitto.conf's default of 10.
+   */
+  sysInterval?: number;
+  /** Allow overlapping subscriptions to deliver one copy each (`allow_duplicate_messages`). */
+  allowDuplicateMessages?: boolean;
+  /** Upgrade outgoing QoS to the subscription's (`upgrade_outgoing_qos`, false). */
+  upgradeOutgoingQos?: boolean;
+  /** Disable Nagle's algorithm on client sockets (`set_tcp_nodelay`; midge default true). */
+  setTcpNodelay?: boolean;
+}
+
+/**
+ * Settings that Mosquitto keeps per listener (or, without `per_listener_settings`, copies to all):
+ * each connection reads them from the listener that accepted it, so a reload updates them live.
+ */
+export interface ListenerSettings {
+  /** Clients without a user name may connect (`allow_anonymous`). */
+  allowAnonymous: boolean;
+  /** `allow_zero_length_clientid`. */
+  allowZeroLengthClientId: boolean;
+  /** `auto_id_prefix`. */
+  autoIdPrefix: string;
+  /** Topic Alias Maximum advertised to v5 clients on this listener (`max_topic_alias`). */
+  topicAliasMaximum: number;
+  /** Clients at once on this listener (`max_connections`, -1 = no limit). */
+  maxConnections: number;
 }
 
 /** {@linkcode BrokerOptions} with every default filled in. */
 export type ResolvedOptions = Required<Omit<BrokerOptions, "log">> & Pick<BrokerOptions, "log">;
+
+/** The listener settings a `listen()` call gets from the broker options. */
+export function defaultListenerSettings(options: ResolvedOptions): ListenerSettings {
+  return {
+    allowAnonymous: options.allowAnonymous,
+    allowZeroLengthClientId: options.allowZeroLengthClientId,
+    autoIdPrefix: options.autoIdPrefix,
+    topicAliasMaximum: options.topicAliasMaximum,
+    maxConnections: -1,
+  };
+}
 
 /** Fills in Mosquitto 2.0's defaults. */
 export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
@@ -73,5 +114,10 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
     maxOutgoingBytes: options.maxOutgoingBytes ?? 1024 * 1024,
     stuckClientTimeout: options.stuckClientTimeout ?? 30,
     connectTimeout: options.connectTimeout ?? 20,
+    allowAnonymous: options.allowAnonymous ?? true,
+    sysInterval: options.sysInterval ?? 0,
+    allowDuplicateMessages: options.allowDuplicateMessages ?? false,
+    upgradeOutgoingQos: options.upgradeOutgoingQos ?? false,
+    setTcpNodelay: options.setTcpNodelay ?? true,
   };
 }

@@ -33,10 +33,10 @@ const MAX_PORTS = 10;
  * ```ts
  * import assert from "node:assert/strict";
  * import { collectPort } from "./serve.ts";
- * assert.deepEqual(collectPort("1884", collectPort("1883", [])), [1883, 1884]);
+ * assert.deepEqual(collectPort("1884", collectPort("1883")), [1883, 1884]);
  * ```
  */
-export function collectPort(value: string, previous: number[]): number[] {
+export function collectPort(value: string, previous: number[] = []): number[] {
   const port = Number(value);
   // 0 lets the OS pick a port, which tests use; the log line then shows the real one.
   if (!/^\d+$/.test(value) || port > 65535) {
@@ -90,7 +90,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   }
   log.info(`midge version ${VERSION} running`);
 
-  const signal = await waitForSignal();
+  await waitForSignal();
   log.info(`midge version ${VERSION} terminating`);
   // A second signal while clients are being disconnected ends the process at once.
   const removeForce = onSignals(() => Deno.exit(1));
@@ -99,7 +99,6 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   } finally {
     removeForce();
   }
-  log.debug(`Stopped on ${signal}.`);
   return 0;
 }
 
@@ -109,23 +108,20 @@ function stopSignals(): Deno.Signal[] {
 }
 
 /** Calls `handler` on SIGINT or SIGTERM; returns the function that removes it. */
-function onSignals(handler: (signal: Deno.Signal) => void): () => void {
-  const handlers = stopSignals().map((signal) => {
-    const listener = () => handler(signal);
-    Deno.addSignalListener(signal, listener);
-    return { signal, listener };
-  });
+function onSignals(handler: () => void): () => void {
+  const signals = stopSignals();
+  for (const signal of signals) Deno.addSignalListener(signal, handler);
   return () => {
-    for (const { signal, listener } of handlers) Deno.removeSignalListener(signal, listener);
+    for (const signal of signals) Deno.removeSignalListener(signal, handler);
   };
 }
 
-/** Resolves with the first SIGINT or SIGTERM. */
-function waitForSignal(): Promise<Deno.Signal> {
+/** Resolves on the first SIGINT or SIGTERM. */
+function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
-    const remove = onSignals((signal) => {
+    const remove = onSignals(() => {
       remove();
-      resolve(signal);
+      resolve();
     });
   });
 }

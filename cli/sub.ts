@@ -165,7 +165,13 @@ export async function runSub(flags: SubFlags): Promise<number> {
   const client = new MqttClient(resolved.client);
   const properties = resolved.properties;
   // Listening before CONNECT: a resumed session's queued messages follow the CONNACK at once.
-  const session = new SubSession(client, flags, settings, properties.disconnect, quiet);
+  const session = new SubSession({
+    client,
+    flags,
+    settings,
+    disconnectProperties: properties.disconnect,
+    quiet,
+  });
   try {
     await client.connect();
   } catch (error) {
@@ -189,18 +195,19 @@ class SubSession {
   #resolveExit!: (code: number) => void;
   readonly #exit = new Promise<number>((resolve) => this.#resolveExit = resolve);
 
-  constructor(
-    client: MqttClient,
-    flags: SubFlags,
-    settings: SubSettings,
-    disconnectProperties: Properties | undefined,
-    quiet: boolean,
-  ) {
+  constructor(options: {
+    client: MqttClient;
+    flags: SubFlags;
+    settings: SubSettings;
+    disconnectProperties: Properties | undefined;
+    quiet: boolean;
+  }) {
+    const client = options.client;
     this.#client = client;
-    this.#flags = flags;
-    this.#settings = settings;
-    this.#disconnectProperties = disconnectProperties;
-    this.#quiet = quiet;
+    this.#flags = options.flags;
+    this.#settings = options.settings;
+    this.#disconnectProperties = options.disconnectProperties;
+    this.#quiet = options.quiet;
     client.onMessage((message) => this.#handle(message));
   }
 

@@ -283,6 +283,10 @@ export class MqttClient implements AsyncDisposable {
         throw refused;
       }
       return packet;
+    } catch (error) {
+      // E.g. a CONNECT the codec cannot encode: do not leave the socket open.
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
+      throw error;
     } finally {
       clearTimeout(timer);
       this.#connackWaiter = undefined;

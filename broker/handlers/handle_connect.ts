@@ -18,6 +18,7 @@ const PROTOCOL_LOG_NUMBER = { 3: 1, 4: 2, 5: 5 } as const;
 export function handleConnect(connection: Connection, packet: ConnectPacket): void {
   const broker = connection.broker;
   const options = broker.options;
+  const settings = connection.listener.settings;
   const version = packet.protocolVersion;
   connection.version = version;
   const props = packet.properties;
@@ -27,18 +28,24 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   if (clientId === "") {
     // [MQTT-3.1.3-8] (3.1.1: clean session 0 with an empty id → 0x02); MQTT 3.1 requires an id;
     // Mosquitto 2.0 also refuses v5 clients that want a persistent session with no id.
-    if (version === 3 || !packet.clean || !options.allowZeroLengthClientId) {
+    if (version === 3 || !packet.clean || !settings.allowZeroLengthClientId) {
       connection.clientId = "<empty>";
       throw new ProtocolError(
         ReasonCode.ClientIdentifierNotValid,
         "Client identifier is empty and the server cannot assign one to this client",
       );
     }
-    clientId = options.autoIdPrefix + crypto.randomUUID();
+    clientId = settings.autoIdPrefix + crypto.randomUUID();
     assigned = true;
   }
   connection.clientId = clientId;
 
+  if (!settings.allowAnonymous) {
+    // Mosquitto 2.0: with allow_anonymous false and no password file or plugin (the security
+    // issue adds those), no client can be authenticated, named or not.
+    broker.log.info(`Client ${clientId} disconnected, not authorised.`);
+    throw new ProtocolError(ReasonCode.NotAuthorized, "Not authorized");
+  }
   if (props?.authenticationMethod !== undefined) {
     // No enhanced authentication methods are supported [MQTT-4.12.0-1].
     throw new ProtocolError(
@@ -104,6 +111,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     const oldWill = sessionEnds ? old.will : undefined;
     old.publishWillOnClose = false;
     session.connection = undefined;
+    broker.clientsConnected--;
     broker.log.info(`Client ${clientId} already connected, closing old connection.`);
     old.disconnect(ReasonCode.SessionTakenOver, "Another client connected with this client id");
     if (oldWill) broker.publishWill(clientId, oldWill);
@@ -126,12 +134,16 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   session.connection = connection;
   connection.session = session;
   connection.state = "connected";
+  broker.clientsConnected++;
+  if (broker.clientsConnected > broker.stats.clientsMaximum) {
+    broker.stats.clientsMaximum = broker.clientsConnected;
+  }
 
   const ack: Properties = {};
   if (version === 5) {
     // Mosquitto 2.0's CONNACK: so that existing clients see no difference.
     if (options.receiveMaximum < 65535) ack.receiveMaximum = options.receiveMaximum;
-    if (options.topicAliasMaximum > 0) ack.topicAliasMaximum = options.topicAliasMaximum;
+    if (settings.topicAliasMaximum > 0) ack.topicAliasMaximum = settings.topicAliasMaximum;
     if (options.maxQos < 2) ack.maximumQoS = options.maxQos;
     if (!options.retainAvailable) ack.retainAvailable = 0;
     if (options.maxPacketSize > 0) ack.maximumPacketSize = options.maxPacketSize;

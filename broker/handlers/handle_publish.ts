@@ -32,10 +32,11 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     }
     if (topicAlias !== undefined) {
       // [MQTT-3.3.2-9]: 0 or above our Topic Alias Maximum is a Topic Alias invalid error.
-      if (topicAlias === 0 || topicAlias > options.topicAliasMaximum) {
+      const maximum = connection.listener.settings.topicAliasMaximum;
+      if (topicAlias === 0 || topicAlias > maximum) {
         throw new ProtocolError(
           ReasonCode.TopicAliasInvalid,
-          `Topic alias ${topicAlias} is outside 1..${options.topicAliasMaximum}`,
+          `Topic alias ${topicAlias} is outside 1..${maximum}`,
         );
       }
       if (topic === "") {

@@ -75,7 +75,13 @@ export function listenTcp(options: TcpListenOptions): RunningListener {
           // The peer may already have gone; the read loop will notice.
         }
       }
-      options.onTransport(new TcpTransport(conn));
+      const transport = new TcpTransport(conn);
+      try {
+        options.onTransport(transport);
+      } catch {
+        // One connection the broker failed to take on must not stop the accept loop.
+        transport.close();
+      }
     }
   })();
 

@@ -82,7 +82,12 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     const { socket, response } = Deno.upgradeWebSocket(request, { protocol });
     const transport = new WebSocketTransport(socket, remote, forget);
     live.add(transport);
-    options.onTransport(transport);
+    try {
+      options.onTransport(transport);
+    } catch {
+      // The upgrade response must still be returned; the socket closes once open.
+      transport.close();
+    }
     return response;
   };
 
@@ -199,12 +204,17 @@ export class WebSocketTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason ??= reason;
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.CONNECTING) {
+      // Until the 101 response is out, Deno ignores close(); close as soon as it opens.
+      socket.addEventListener("open", () => socket.close(), { once: true });
+      return;
+    }
     try {
-      this.#socket.close();
+      socket.close();
     } catch {
       // Already closing.
     }
-    // A socket still CONNECTING reports its close later through onclose as well.
   }
 
   #finish(): void {

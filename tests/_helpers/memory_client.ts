@@ -38,7 +38,7 @@ export class MemoryClient implements Transport {
   /** Opens a connection to `broker` without sending anything. */
   static open(broker: Broker, version: ProtocolVersion = 4): MemoryClient {
     const client = new MemoryClient(version);
-    broker.handleTransport(client, 1883);
+    broker.handleTransport(client);
     return client;
   }
 

@@ -84,7 +84,7 @@ Deno.test("Broker applies maxQueuedMessages behind a full in-flight window", asy
 Deno.test("Broker drops QoS 0 to a client that stopped reading without slowing the others", async () => {
   await withBroker(async (broker) => {
     const slow = new StalledClient(5);
-    broker.handleTransport(slow, 1883);
+    broker.handleTransport(slow);
     slow.send(
       {
         type: "connect",

@@ -421,3 +421,27 @@ Deno.test("listenWebSocket() close() stops accepting, keeps established connecti
   // Once the last connection is gone, close() again resolves when the port is released.
   await listener.close();
 });
+
+Deno.test("WebSocketTransport.close() during the upgrade closes the socket once it opens", async () => {
+  const closes: unknown[] = [];
+  const serverClosed = Promise.withResolvers<void>();
+  const listener = await listenWebSocket({
+    hostname: "127.0.0.1",
+    port: 0,
+    onTransport: (transport) => {
+      transport.start({
+        onData: () => assert.fail("no data expected"),
+        onClose: (error) => {
+          closes.push(error);
+          serverClosed.resolve();
+        },
+      });
+      // As a broker that is shutting down does with a connection it will not serve.
+      transport.close();
+    },
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${listener.port}/mqtt`, "mqtt");
+  await Promise.all([closedEvent(client), serverClosed.promise]);
+  assert.deepEqual(closes, [undefined]);
+  await listener.close();
+});
