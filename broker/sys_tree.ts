@@ -117,17 +117,17 @@ export class SysTree {
     // Mosquitto's load averages: per-minute rates damped over 1, 5 and 15 minutes.
     const elapsed = (now - this.#lastTick) / 1000;
     this.#lastTick = now;
-    if (elapsed > 0) {
-      for (const load of this.#loads) {
-        const current = load.read();
-        const perMinute = (current - load.last) * 60 / elapsed;
-        load.last = current;
-        LOAD_MINUTES.forEach((minutes, i) => {
+    for (const load of this.#loads) {
+      const current = load.read();
+      const perMinute = elapsed > 0 ? (current - load.last) * 60 / elapsed : 0;
+      load.last = current;
+      LOAD_MINUTES.forEach((minutes, i) => {
+        if (elapsed > 0) {
           const factor = Math.exp(-elapsed / (minutes * 60));
           load.values[i] = load.values[i]! * factor + perMinute * (1 - factor);
-          this.#set(`${base}load/${load.topic}/${minutes}min`, load.values[i]!.toFixed(2));
-        });
-      }
+        }
+        this.#set(`${base}load/${load.topic}/${minutes}min`, load.values[i]!.toFixed(2));
+      });
     }
   }
 
