@@ -10,7 +10,7 @@ import { Command } from "@commander-js/extra-typings";
 import { VERSION } from "./broker/version.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
 import { pubCommand } from "./cli/pub.ts";
-import { collectPort, runServe } from "./cli/serve.ts";
+import { collectPort, parseSeconds, runServe } from "./cli/serve.ts";
 import { subCommand } from "./cli/sub.ts";
 
 /**
@@ -28,7 +28,18 @@ export function createProgram() {
     .version(VERSION, "--version", "print the version and exit")
     // Broker flags only before a subcommand, so `midge pub -p 1884` is pub's port.
     .enablePositionalOptions()
-    .option("-c, --config <file>", "load configuration from a file (not supported yet)")
+    .option(
+      "-c, --config <file>",
+      "load configuration from a mosquitto.conf file; repeat to give candidates in order of " +
+        "preference (the first that exists is used)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      "--watch",
+      "reload when the config file changes, or when a preferred candidate appears (the default " +
+        "config is used until one exists)",
+    )
+    .option("--watch-interval <seconds>", "seconds between --watch checks", parseSeconds, 2)
     .option(
       "-p, --port <port>",
       "listen on this port on the loopback interface (default 1883; repeatable)",

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 import { encodeConnect, openClient } from "./wire.ts";
 
 /** The brokers the harness knows, in the order they are first run. */
@@ -44,8 +44,8 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-const ROOT = fromFileUrl(new URL("../", import.meta.url));
-const AEDES_DIR = fromFileUrl(new URL("./aedes/", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const AEDES_DIR = fileURLToPath(new URL("./aedes/", import.meta.url));
 const MOSQUITTO = "/usr/sbin/mosquitto";
 
 /** Runs a command and returns its output, or undefined when it cannot be run. */
@@ -79,7 +79,11 @@ export async function checkBroker(name: BrokerName): Promise<BrokerAvailability>
       return { name, available: true, version: await midgeVersion() };
     case "mosquitto": {
       if (!(await exists(MOSQUITTO))) {
-        return { name, available: false, reason: `${MOSQUITTO} not found (apt-get install mosquitto)` };
+        return {
+          name,
+          available: false,
+          reason: `${MOSQUITTO} not found (apt-get install mosquitto)`,
+        };
       }
       // `mosquitto -h` prints "mosquitto version 2.0.11" and exits with status 3.
       const help = await output(MOSQUITTO, ["-h"]);

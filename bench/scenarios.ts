@@ -22,8 +22,8 @@ import {
   openClient,
   PUBACK,
   PUBLISH,
-  readLoop,
   READ_SIZE,
+  readLoop,
   Signal,
   writeAll,
 } from "./wire.ts";
@@ -174,7 +174,9 @@ export async function runFanIn(
   let running = true;
   const isRunning = () => running;
   // QoS 1: at most 64 × 8 are unacknowledged; the global bound also caps the queue behind them.
-  const flow = new Flow(qos === 0 ? 4 * BATCH * FAN_IN_PUBLISHERS : 2 * QOS1_WINDOW * FAN_IN_PUBLISHERS);
+  const flow = new Flow(
+    qos === 0 ? 4 * BATCH * FAN_IN_PUBLISHERS : 2 * QOS1_WINDOW * FAN_IN_PUBLISHERS,
+  );
   const loops: Promise<void>[] = [];
   const watchdog = setInterval(() => flow.check(), 500);
   try {
@@ -313,7 +315,8 @@ export async function runFanOut(
     const subscribers = await openMany(
       FAN_OUT_SUBSCRIBERS,
       CONNECT_CONCURRENCY,
-      (i) => openClient(port, { clientId: `fanout-sub${i}`, subscribe: { topicFilter: topic, qos: 0 } }),
+      (i) =>
+        openClient(port, { clientId: `fanout-sub${i}`, subscribe: { topicFilter: topic, qos: 0 } }),
     );
     conns.push(...subscribers);
     const publisher = await openClient(port, { clientId: "fanout-pub" });
@@ -436,7 +439,10 @@ export async function runLatency(
           if (n <= 0 || !running) continue;
           sendStamp[0] = performance.now();
           for (let k = 0; k < n; k++) batch.set(sendStampBytes, k * packet.length + stampOffset);
-          await writeAll(publisher, n === MAX_CATCH_UP ? batch : batch.subarray(0, n * packet.length));
+          await writeAll(
+            publisher,
+            n === MAX_CATCH_UP ? batch : batch.subarray(0, n * packet.length),
+          );
           sent += n;
         }
       } catch {

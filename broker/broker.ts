@@ -113,6 +113,7 @@ export class Broker {
   readonly #defaultListener: BrokerListener;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
+  #publishingLog = false;
 
   /** Creates a broker; it accepts clients once {@linkcode listen} is called. */
   constructor(options: BrokerOptions = {}) {
@@ -220,9 +221,15 @@ export class Broker {
 
   async #openListener(spec: ListenerSpec, settings: ListenerSettings): Promise<BrokerListener> {
     const listener = new BrokerListener(spec, settings);
-    const families = await listener.open((transport, from) =>
-      this.handleTransport(transport, from)
-    );
+    let families: ("ipv4" | "ipv6")[];
+    try {
+      families = await listener.open((transport, from) => this.handleTransport(transport, from));
+    } catch (error) {
+      if (spec.hostname !== "::1" || !(error instanceof Deno.errors.AddrNotAvailable)) throw error;
+      // A host without IPv6 still serves IPv4 in local-only mode, as Mosquitto does.
+      this.log.warn(`Warning: Unable to open ipv6 listen socket on port ${spec.port}.`);
+      return listener;
+    }
     for (const family of families) {
       this.log.info(
         `Opening ${family} listen socket on port ${listener.port}` +
@@ -339,6 +346,35 @@ export class Broker {
       }
     }
     return count;
+  }
+
+  /**
+   * Publishes a log line on `$SYS/broker/log/<E|W|N|D>` (Mosquitto's `log_dest topic`). Lines
+   * logged while doing so are not published again.
+   */
+  publishLog(level: string, line: string): void {
+    if (this.#publishingLog || this.#closing) return;
+    this.#publishingLog = true;
+    try {
+      const letter = level === "error" || level === "fatal"
+        ? "E"
+        : level === "warning"
+        ? "W"
+        : level === "info"
+        ? "N"
+        : "D";
+      this.publish({
+        topic: `$SYS/broker/log/${letter}`,
+        payload: new TextEncoder().encode(line),
+        qos: 0,
+        retain: false,
+        properties: undefined,
+        expiresAt: 0,
+        origin: "",
+      }, false);
+    } finally {
+      this.#publishingLog = false;
+    }
   }
 
   /** Publishes a will (or delayed will) of a client that has gone. */

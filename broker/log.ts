@@ -8,10 +8,13 @@
  * @module
  */
 
+import type { LogConfig, LogType } from "./config/types.ts";
+import { strftime } from "./strftime.ts";
 import {
   configure,
   getLogger,
   type Logger,
+  type LogLevel,
   type LogRecord,
   type Sink,
   type TextFormatter,
@@ -27,7 +30,17 @@ export interface LoggingOptions {
   timestamp?: boolean;
   /** Write lines here instead of `destination`, e.g. to capture them in tests. */
   writer?: { writeSync(bytes: Uint8Array): number };
+  /**
+   * mosquitto.conf's logging settings (`log_dest`, `log_type`, `log_timestamp`,
+   * `log_timestamp_format`); when given they replace `destination`, `verbose` and `timestamp`.
+   */
+  config?: LogConfig;
+  /** Receives lines for `log_dest topic` (the broker publishes them on `$SYS/broker/log/…`). */
+  topicSink?: (level: LogLevel, line: string) => void;
 }
+
+/** Log files opened by the current configuration, closed when it is replaced. */
+const openFiles: Deno.FsFile[] = [];
 
 /** The root category of every midge logger. */
 export const LOG_CATEGORY = "midge";
@@ -74,6 +87,37 @@ export const formatMosquitto: TextFormatter = (record) =>
 export const formatPlain: TextFormatter = (record) => `${renderMessage(record)}\n`;
 
 /**
+ * A formatter with a `strftime` timestamp, Mosquitto's `log_timestamp_format`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatWithTimestampFormat } from "./log.ts";
+ * const format = formatWithTimestampFormat("%s");
+ * const record = { category: ["midge"], level: "info" as const, message: ["hi"],
+ *   rawMessage: "hi", timestamp: 1600219959123, properties: {} };
+ * assert.equal(format(record), "1600219959: hi\n");
+ * ```
+ */
+export function formatWithTimestampFormat(format: string): TextFormatter {
+  return (record) => `${strftime(format, new Date(record.timestamp))}: ${renderMessage(record)}\n`;
+}
+
+/** The lowest LogTape level that shows every Mosquitto `log_type` in `types`. */
+export function lowestLevelFor(types: ReadonlySet<LogType>): LogLevel | null {
+  if (
+    types.has("debug") || types.has("subscribe") || types.has("unsubscribe") ||
+    types.has("websockets")
+  ) {
+    return "debug";
+  }
+  if (types.has("notice") || types.has("information")) return "info";
+  if (types.has("warning")) return "warning";
+  if (types.has("error")) return "error";
+  return null;
+}
+
+/**
  * A sink that writes each line synchronously, so lines logged just before `Deno.exit()` are not
  * lost in a buffer.
  */
@@ -104,22 +148,64 @@ export function getWriterSink(
  * ```
  */
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
-  const destination = options.destination ?? "stderr";
-  const formatter = options.timestamp === false ? formatPlain : formatMosquitto;
-  const writer = options.writer ??
-    (destination === "stdout" ? Deno.stdout : destination === "stderr" ? Deno.stderr : undefined);
+  for (const file of openFiles.splice(0)) file.close();
+  const config = options.config;
+  const formatter = config?.timestampFormat !== undefined && config.timestamp
+    ? formatWithTimestampFormat(config.timestampFormat)
+    : (config ? config.timestamp : options.timestamp !== false)
+    ? formatMosquitto
+    : formatPlain;
   const sinks: Record<string, Sink> = {};
-  if (writer) sinks.out = getWriterSink(writer, formatter);
-  const sinkIds = writer ? ["out"] : [];
+  if (options.writer) {
+    sinks.writer = getWriterSink(options.writer, formatter);
+  } else if (config) {
+    for (const [i, dest] of config.dest.entries()) {
+      switch (dest.kind) {
+        case "stdout":
+          sinks[`d${i}`] = getWriterSink(Deno.stdout, formatter);
+          break;
+        case "stderr":
+        // No syslog socket is reachable from Deno without unstable APIs (and there is none in a
+        // scratch image): syslog lines go to stderr, which journald collects under systemd.
+        case "syslog":
+          sinks[`d${i}`] = getWriterSink(Deno.stderr, formatter);
+          break;
+        case "file": {
+          const file = Deno.openSync(dest.path, { append: true, create: true, write: true });
+          openFiles.push(file);
+          sinks[`d${i}`] = getWriterSink(file, formatter);
+          break;
+        }
+        case "topic":
+          if (options.topicSink) {
+            const publish = options.topicSink;
+            sinks[`d${i}`] = (record) => publish(record.level, formatPlain(record).slice(0, -1));
+          }
+          break;
+      }
+    }
+  } else {
+    const destination = options.destination ?? "stderr";
+    const writer = destination === "stdout"
+      ? Deno.stdout
+      : destination === "stderr"
+      ? Deno.stderr
+      : undefined;
+    if (writer) sinks.out = getWriterSink(writer, formatter);
+  }
+  const sinkIds = Object.keys(sinks);
+  const lowestLevel = sinkIds.length === 0
+    ? null
+    : config
+    ? lowestLevelFor(config.types)
+    : options.verbose
+    ? "debug"
+    : "info";
   await configure({
     reset: true,
     sinks,
     loggers: [
-      {
-        category: [LOG_CATEGORY],
-        sinks: sinkIds,
-        lowestLevel: writer ? (options.verbose ? "debug" : "info") : null,
-      },
+      { category: [LOG_CATEGORY], sinks: sinkIds, lowestLevel },
       // LogTape's own diagnostics: only real problems, and without its "configured" notice.
       { category: ["logtape", "meta"], sinks: sinkIds, lowestLevel: "warning" },
     ],

@@ -6,18 +6,29 @@
  */
 
 import { InvalidArgumentError } from "@commander-js/extra-typings";
+import type { Logger } from "@logtape/logtape";
 import { Broker } from "../broker/broker.ts";
+import { brokerOptionsFromConfig } from "../broker/config/apply.ts";
+import { loadConfigFile, parseConfig } from "../broker/config/parse.ts";
+import type { BrokerConfig } from "../broker/config/types.ts";
 import { getBrokerLogger, setupLogging } from "../broker/log.ts";
 import { VERSION } from "../broker/version.ts";
 
 /** Flags of `midge` (the broker) as commander parses them. */
 export interface ServeFlags {
-  /** `-c FILE`: not supported yet. */
-  config?: string;
+  /**
+   * `-c FILE`, repeatable: config file candidates in order of preference; the first that exists
+   * is used (e.g. a pushed secret, then the image's default).
+   */
+  config?: string[];
   /** `-p PORT`, repeatable; empty means the default port 1883. */
   port?: number[];
   /** `-v`: log every packet, like Mosquitto's "enable all logging types". */
   verbose?: boolean;
+  /** `--watch`: reload when the chosen config file changes or a preferred candidate appears. */
+  watch?: boolean;
+  /** `--watch-interval SECONDS` between checks (default 2). */
+  watchInterval?: number;
 }
 
 /** The port Mosquitto listens on without `-p`. */
@@ -48,6 +59,15 @@ export function collectPort(value: string, previous: number[] = []): number[] {
   return [...previous, port];
 }
 
+/** Commander parser for `--watch-interval`: a positive number of seconds. */
+export function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds <= 0) {
+    throw new InvalidArgumentError(`Invalid number of seconds (${value}).`);
+  }
+  return seconds;
+}
+
 /** The message of an error as one line, without Deno's "(os error 98)" suffix. */
 function describe(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -61,45 +81,217 @@ function describe(error: unknown): string {
 export async function runServe(flags: ServeFlags): Promise<number> {
   await setupLogging({ verbose: flags.verbose });
   const log = getBrokerLogger();
-
-  if (flags.config !== undefined) {
-    log.error(`Error: Config files are not supported yet (-c ${flags.config}).`);
+  const candidates = flags.config ?? [];
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadCandidates(candidates, flags, flags.watch === true);
+  } catch (error) {
+    log.info(`midge version ${VERSION} starting`);
+    log.error(`Error: ${describe(error)}`);
     return 1;
   }
 
+  let broker: Broker | undefined;
+  const publishLog = (level: string, line: string) => broker?.publishLog(level, line);
+  await configureLogging(loaded, flags, publishLog);
   log.info(`midge version ${VERSION} starting`);
-  // Mosquitto 2.0 without a config file: the -p listeners (or the default 1883 one) are bound to
-  // the loopback interface only. mosquitto(8), option -p: "From version 2.0 onwards, the
-  // listeners defined with -p are bound to the loopback interface only, and so can only be
-  // connected to from the local machine." Broker.listen() without a hostname does exactly that.
-  log.info("Using default config.");
-  log.info(
-    "Starting in local only mode. Connections will only be possible from clients running on this machine.",
-  );
-  log.info("Create a configuration file which defines a listener to allow remote access.");
+  announce(log, loaded);
 
-  const broker = new Broker({ log, verbose: flags.verbose });
-  const ports = flags.port?.length ? flags.port : [DEFAULT_PORT];
+  broker = new Broker({ log, ...brokerOptionsFromConfig(loaded.config), ...verbose(flags) });
   try {
-    for (const port of ports) await broker.listen({ port });
+    if (loaded.file !== undefined) {
+      await broker.applyConfig(loaded.config);
+      // `-p` next to `-c` adds loopback listeners, as mosquitto(8) describes for 2.0.
+      for (const port of flags.port ?? []) await broker.listen({ port });
+    } else {
+      // Local-only mode: listen() binds 127.0.0.1 and ::1 on one port, even for `-p 0`.
+      await broker.applyConfig({ ...loaded.config, listeners: [] });
+      const ports = flags.port?.length ? flags.port : [DEFAULT_PORT];
+      for (const port of ports) await broker.listen({ port });
+    }
   } catch (error) {
     // e.g. "Error: Address already in use: 127.0.0.1:1883"; the listener names the address.
     log.error(`Error: ${describe(error)}`);
     await broker.close();
     return 1;
   }
+  const pidFile = loaded.config.pidFile;
+  if (pidFile !== undefined) writePidFile(log, pidFile);
   log.info(`midge version ${VERSION} running`);
 
+  // Reloads run one at a time; a signal during one queues exactly one more.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (reason: "signal" | "watch") => {
+    reloading = reloading.then(async () => {
+      if (reason === "signal") log.info("Reloading config.");
+      let next: LoadedConfig;
+      try {
+        next = loadCandidates(candidates, flags, true);
+      } catch (error) {
+        // A broken file keeps the running configuration.
+        log.error(`Error: ${describe(error)}`);
+        log.error("Error: Reload failed, keeping the running configuration.");
+        return;
+      }
+      if (reason === "watch" && next.signature === loaded.signature) return;
+      if (reason === "watch") log.info("Reloading config.");
+      try {
+        await broker!.applyConfig(next.config);
+      } catch (error) {
+        log.error(`Error: ${describe(error)}`);
+        log.error("Error: Reload failed, keeping the running configuration.");
+        loaded = { ...loaded, signature: next.signature };
+        return;
+      }
+      if (flags.verbose) broker!.options.verbose = true;
+      loaded = next;
+      await configureLogging(loaded, flags, publishLog);
+      announce(log, loaded);
+    });
+  };
+  const onHangup = () => reload("signal");
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onHangup);
+  let watchTimer: ReturnType<typeof setInterval> | undefined;
+  if (flags.watch && candidates.length > 0) {
+    let lastSeen = loaded.signature;
+    watchTimer = setInterval(() => {
+      // Cheap: a few small files read every couple of seconds, and a reload only on change (a
+      // broken file is reported once, not at every check).
+      const signature = signatureOf(candidates, loaded);
+      if (signature === lastSeen) return;
+      lastSeen = signature;
+      reload("watch");
+    }, (flags.watchInterval ?? 2) * 1000);
+  }
+
   await waitForSignal();
+  if (watchTimer !== undefined) clearInterval(watchTimer);
+  if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", onHangup);
   log.info(`midge version ${VERSION} terminating`);
   // A second signal while clients are being disconnected ends the process at once.
   const removeForce = onSignals(() => Deno.exit(1));
   try {
+    await reloading;
     await broker.close();
   } finally {
     removeForce();
   }
+  if (pidFile !== undefined) {
+    try {
+      Deno.removeSync(pidFile);
+    } catch {
+      // Already gone.
+    }
+  }
   return 0;
+}
+
+/** A configuration with where it came from. */
+interface LoadedConfig {
+  config: BrokerConfig;
+  /** The file used, or undefined for the embedded default. */
+  file: string | undefined;
+  /** Contents of every file read plus which candidates exist, to notice changes. */
+  signature: string;
+}
+
+/**
+ * The first existing candidate, parsed; the embedded default when there is none and
+ * `allowDefault` (Mosquitto itself refuses a missing `-c` file). `-p` ports replace 1883 in the
+ * embedded default.
+ */
+function loadCandidates(
+  candidates: readonly string[],
+  flags: ServeFlags,
+  allowDefault: boolean,
+): LoadedConfig {
+  const file = candidates.find(exists);
+  if (file === undefined) {
+    if (candidates.length > 0 && !allowDefault) {
+      throw new Error(`Unable to open config file ${candidates.join(" or ")}.`);
+    }
+    const config = defaultConfig(flags.port);
+    return { config, file: undefined, signature: signatureOf(candidates, undefined) };
+  }
+  const config = loadConfigFile(file);
+  const loaded = { config, file, signature: "" };
+  loaded.signature = signatureOf(candidates, loaded);
+  return loaded;
+}
+
+/** Mosquitto 2.0 without a config file: local-only listeners on 1883 or the `-p` ports. */
+function defaultConfig(ports: readonly number[] | undefined): BrokerConfig {
+  const config = parseConfig("", { file: "<default>" });
+  if (ports && ports.length > 0) {
+    const template = config.listeners[0];
+    if (template) {
+      config.listeners = ports.flatMap((port) =>
+        ["127.0.0.1", "::1"].map((bindAddress) => ({ ...template, port, bindAddress }))
+      );
+    }
+  }
+  return config;
+}
+
+/** Which candidates exist and what the files read contain. */
+function signatureOf(candidates: readonly string[], loaded: LoadedConfig | undefined): string {
+  const parts = candidates.map((path) => `${path}:${exists(path)}`);
+  for (const source of loaded?.config.sources ?? []) {
+    try {
+      parts.push(Deno.readTextFileSync(source));
+    } catch {
+      parts.push(`${source}: unreadable`);
+    }
+  }
+  return parts.join("\0");
+}
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function verbose(flags: ServeFlags): { verbose?: boolean } {
+  return flags.verbose ? { verbose: true } : {};
+}
+
+async function configureLogging(
+  loaded: LoadedConfig,
+  flags: ServeFlags,
+  topicSink: (level: string, line: string) => void,
+): Promise<void> {
+  const log = loaded.config.log;
+  // -v means "log everything" whatever the file says, as Mosquitto's -v does.
+  const types = flags.verbose ? new Set([...log.types, "debug" as const]) : log.types;
+  await setupLogging({ config: { ...log, types }, topicSink });
+}
+
+/** The lines Mosquitto prints about the configuration it runs with. */
+function announce(log: Logger, loaded: LoadedConfig): void {
+  for (const warning of loaded.config.warnings) log.warn(`Warning: ${warning}`);
+  if (loaded.file === undefined) {
+    // mosquitto(8), option -p: "From version 2.0 onwards, the listeners defined with -p are
+    // bound to the loopback interface only, and so can only be connected to from the local
+    // machine." The embedded default config is exactly that.
+    log.info("Using default config.");
+    log.info(
+      "Starting in local only mode. Connections will only be possible from clients running on this machine.",
+    );
+    log.info("Create a configuration file which defines a listener to allow remote access.");
+  } else {
+    log.info(`Config loaded from ${loaded.file}.`);
+  }
+}
+
+function writePidFile(log: Logger, path: string): void {
+  try {
+    Deno.writeTextFileSync(path, `${Deno.pid}\n`);
+  } catch (error) {
+    log.warn(`Warning: Unable to write pid file ${path}: ${describe(error)}`);
+  }
 }
 
 /** Signals that stop the broker; Windows has no SIGTERM listener. */
