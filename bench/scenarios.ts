@@ -74,10 +74,22 @@ export interface ScenarioResult {
 const FAN_IN_PUBLISHERS = 8;
 /** In-flight window per publisher in fan-in QoS 1 (PUBACKs outstanding). */
 const QOS1_WINDOW = 64;
+/**
+ * A QoS 1 publisher writes once this many slots of its window are free, not on every PUBACK: a
+ * broker that acknowledges packet by packet would otherwise make the generator write tiny
+ * batches and become the bottleneck.
+ */
+const QOS1_MIN_BATCH = Number(Deno.env.get("MB") ?? 16);
 /** Subscribers of the fan-out scenario. */
 const FAN_OUT_SUBSCRIBERS = 100;
 /** Messages per write in the QoS 0 throughput scenarios. */
 const BATCH = 64;
+/**
+ * Messages published but not yet delivered to every subscriber in fan-out: enough that the broker
+ * never idles waiting for the publisher, few enough (about 38 KB per subscriber) that queues stay
+ * within socket buffers.
+ */
+const FAN_OUT_WINDOW = Number(Deno.env.get("FW") ?? 512);
 /** Concurrent CONNECTs while opening the idle clients. */
 const CONNECT_CONCURRENCY = 32;
 
@@ -254,7 +266,7 @@ export async function runFanIn(
         try {
           while (running) {
             const free = QOS1_WINDOW - (sent - scanner.counts[PUBACK]!);
-            if (free <= 0) {
+            if (free < QOS1_MIN_BATCH) {
               await acked.wait();
               continue;
             }
@@ -308,7 +320,7 @@ export async function runFanOut(
   let running = true;
   const isRunning = () => running;
   const batchSize = BATCH / 2;
-  const flow = new Flow(4 * batchSize * FAN_OUT_SUBSCRIBERS);
+  const flow = new Flow(FAN_OUT_WINDOW * FAN_OUT_SUBSCRIBERS);
   const loops: Promise<void>[] = [];
   const watchdog = setInterval(() => flow.check(), 500);
   try {

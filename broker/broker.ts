@@ -252,6 +252,11 @@ export class Broker {
         connection.disconnect(ReasonCode.AdministrativeAction, "Listener removed by a reload");
       }
     }
+    const deadline = Date.now() + 1000;
+    while (listener.connectionCount > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await listener.close();
   }
 
   /**
@@ -312,6 +317,8 @@ export class Broker {
     while (this.connections.size > 0) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
+    // Now that no client is left, WebSocket servers can shut down and release their ports.
+    await Promise.all(listeners.map((l) => l.close()));
   }
 
   /**

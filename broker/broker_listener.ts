@@ -99,9 +99,12 @@ export class BrokerListener {
     }
   }
 
-  /** Stops accepting; established connections are the broker's to close. */
+  /**
+   * Stops accepting; established connections are the broker's to close. Call again once they
+   * are closed: a WebSocket server only releases its port when its last connection is gone
+   * (Deno's `shutdown()` would otherwise close upgraded sockets before their DISCONNECT).
+   */
   async close(): Promise<void> {
-    const sockets = this.sockets.splice(0);
-    await Promise.all(sockets.map((socket) => socket.close()));
+    await Promise.all(this.sockets.map((socket) => socket.close()));
   }
 }

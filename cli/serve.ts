@@ -117,6 +117,8 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   }
   const pidFile = loaded.config.pidFile;
   if (pidFile !== undefined) writePidFile(log, pidFile);
+  // Listen for stop signals before saying "running", so a signal sent on that line is not missed.
+  const stopped = waitForSignal();
   log.info(`midge version ${VERSION} running`);
 
   // Reloads run one at a time; a signal during one queues exactly one more.
@@ -164,7 +166,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     }, (flags.watchInterval ?? 2) * 1000);
   }
 
-  await waitForSignal();
+  await stopped;
   if (watchTimer !== undefined) clearInterval(watchTimer);
   if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", onHangup);
   log.info(`midge version ${VERSION} terminating`);

@@ -103,12 +103,14 @@ Deno.test("midge reports a taken port in one line and exits 1", async () => {
   assert.ok(!broker.lines.some((line) => /^\s+at /.test(line)), "no stack trace");
 });
 
-Deno.test("midge -c exits 1: config files are not supported yet", async () => {
-  const broker = spawnBroker(["-c", "/etc/mosquitto/mosquitto.conf"]);
+Deno.test("midge -c with a missing file exits 1 with one error line", async () => {
+  const broker = spawnBroker(["-c", "/nonexistent/midge/mosquitto.conf"]);
   const status = await broker.finished();
   assert.equal(status.code, 1);
-  assert.equal(broker.lines.length, 1);
-  assert.match(broker.lines[0]!, /Config files are not supported yet/);
+  assert.match(
+    broker.lines.join("\n"),
+    /Error: Unable to open config file \/nonexistent\/midge\/mosquitto\.conf\./,
+  );
 });
 
 Deno.test("midge -p rejects a port that is not a number", async () => {
