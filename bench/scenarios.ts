@@ -74,12 +74,7 @@ export interface ScenarioResult {
 const FAN_IN_PUBLISHERS = 8;
 /** In-flight window per publisher in fan-in QoS 1 (PUBACKs outstanding). */
 const QOS1_WINDOW = 64;
-/**
- * A QoS 1 publisher writes once this many slots of its window are free, not on every PUBACK: a
- * broker that acknowledges packet by packet would otherwise make the generator write tiny
- * batches and become the bottleneck.
- */
-const QOS1_MIN_BATCH = Number(Deno.env.get("MB") ?? 16);
+
 /** Subscribers of the fan-out scenario. */
 const FAN_OUT_SUBSCRIBERS = 100;
 /** Messages per write in the QoS 0 throughput scenarios. */
@@ -266,7 +261,7 @@ export async function runFanIn(
         try {
           while (running) {
             const free = QOS1_WINDOW - (sent - scanner.counts[PUBACK]!);
-            if (free < QOS1_MIN_BATCH) {
+            if (free <= 0) {
               await acked.wait();
               continue;
             }
@@ -443,7 +438,7 @@ export async function runLatency(
       let seenTicks = 0;
       try {
         while (running) {
-          const wait = Atomics.waitAsync(ticks, 0, seenTicks, 100);
+          const wait = Atomics.waitAsync(ticks, 0, seenTicks);
           if (wait.async) await wait.value;
           const now = Atomics.load(ticks, 0);
           const n = Math.min(now - seenTicks, MAX_CATCH_UP);
@@ -489,7 +484,10 @@ export async function runLatency(
     };
   } finally {
     running = false;
+    // Stops the worker and wakes the sender's pending waitAsync.
     Atomics.store(ticks, 1, 1);
+    Atomics.add(ticks, 0, 1);
+    Atomics.notify(ticks, 0);
     worker?.terminate();
     for (const conn of conns) closeQuietly(conn);
     await Promise.all(loops);

@@ -338,6 +338,10 @@ export class Broker {
       for (const delivery of list) {
         const session = this.sessions.get(delivery.clientId);
         if (!session) continue;
+        if (
+          session.security.restrictsRead &&
+          !session.security.canRead(session.identity, message.topic)
+        ) continue;
         this.deliver(
           session,
           {

@@ -5,6 +5,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import { OpenSecurity, type SecurityPolicy } from "./auth/security.ts";
 
 /** Settings of a {@linkcode Broker}; every field is optional and defaults as Mosquitto 2.0 does. */
 export interface BrokerOptions {
@@ -76,6 +77,8 @@ export interface ListenerSettings {
   topicAliasMaximum: number;
   /** Clients at once on this listener (`max_connections`, -1 = no limit). */
   maxConnections: number;
+  /** Authentication and authorisation for clients of this listener. */
+  security: SecurityPolicy;
 }
 
 /** {@linkcode BrokerOptions} with every default filled in. */
@@ -89,6 +92,7 @@ export function defaultListenerSettings(options: ResolvedOptions): ListenerSetti
     autoIdPrefix: options.autoIdPrefix,
     topicAliasMaximum: options.topicAliasMaximum,
     maxConnections: -1,
+    security: new OpenSecurity(options.allowAnonymous),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 
 import type { ProtocolVersion, QoS, Subscription, Will } from "../codec/types.ts";
+import { type ClientIdentity, OpenSecurity, type SecurityPolicy } from "./auth/security.ts";
 import type { Connection } from "./connection.ts";
 import type { Message } from "./message.ts";
 
@@ -48,6 +49,10 @@ export class Session {
   expiryInterval: number;
   /** The connection using this session, if the client is online. */
   connection: Connection | undefined;
+  /** Who the client was at its last CONNECT, for read authorisation while it is offline. */
+  identity: ClientIdentity;
+  /** The security policy of the listener it last connected through. */
+  security: SecurityPolicy;
   /** Subscriptions by the filter as the client wrote it (with any `$share/group/`). */
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 messages by packet id, in the order they were sent. */
@@ -67,8 +72,15 @@ export class Session {
   #nextPacketId = 1;
 
   /** Creates an empty session. */
-  constructor(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+  constructor(
+    clientId: string,
+    protocolVersion: ProtocolVersion,
+    expiryInterval: number,
+    security: SecurityPolicy = new OpenSecurity(true),
+  ) {
     this.clientId = clientId;
+    this.identity = { clientId, username: undefined, peer: "" };
+    this.security = security;
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
   }

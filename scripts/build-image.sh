@@ -212,7 +212,8 @@ diff_id=$(sha "$work/layer.tar")
 layer_size=$(size "$work/layer.tar.gz")
 layer=$(blob "$work/layer.tar.gz")
 
-env=(PATH=/usr/local/bin NO_COLOR=1 DENO_DIR=/var/lib/midge/.deno)
+# DENO_DIR: Deno's code cache, where the image's user may write; no update check over the network.
+env=(PATH=/usr/local/bin NO_COLOR=1 DENO_DIR=/var/lib/midge/.deno DENO_NO_UPDATE_CHECK=1)
 # The seed's container behaviour: the pushed secret wins over the default, and appears later.
 cmd=(-c /var/run/secrets/mosquitto.conf -c /etc/midge/mosquitto.conf --watch)
 platform="\"architecture\":\"$arch\",\"os\":\"linux\"${variant:+,\"variant\":\"$variant\"}"

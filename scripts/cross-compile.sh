@@ -169,6 +169,8 @@ build_bundles() {
       echo '#!/bin/sh'
       echo '# midge from the offline artifact: the Deno CLI running the bundled main.ts.'
       echo 'here=$(dirname "$0")'
+      echo '# Deno would otherwise look for a newer Deno release over the network now and then.'
+      echo 'export DENO_NO_UPDATE_CHECK=1'
       printf 'exec "$here/deno" run'
       printf ' %s' "${flags[@]}"
       echo ' "$here/midge.js" "$@"'

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { OpenSecurity } from "../auth/security.ts";
 import type { BrokerOptions, ListenerSettings } from "../options.ts";
 import { listenerSecurity } from "./parse.ts";
 import type { BrokerConfig, ListenerConfig } from "./types.ts";
@@ -45,5 +46,6 @@ export function listenerSettingsFromConfig(
     autoIdPrefix: security.autoIdPrefix,
     topicAliasMaximum: listener.maxTopicAlias,
     maxConnections: listener.maxConnections,
+    security: new OpenSecurity(security.allowAnonymous),
   };
 }

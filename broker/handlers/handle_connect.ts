@@ -40,11 +40,21 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   }
   connection.clientId = clientId;
 
-  if (!settings.allowAnonymous) {
-    // Mosquitto 2.0: with allow_anonymous false and no password file or plugin (the security
-    // issue adds those), no client can be authenticated, named or not.
-    broker.log.info(`Client ${clientId} disconnected, not authorised.`);
-    throw new ProtocolError(ReasonCode.NotAuthorized, "Not authorized");
+  connection.username = packet.username;
+  const refused = settings.security.authenticate(connection, packet.password);
+  if (refused !== 0) {
+    // The password is never logged; the address is, for fail2ban-style tooling.
+    broker.log.info(
+      `Client ${clientId} from ${connection.peer} disconnected, ${
+        refused === ReasonCode.BadUserNameOrPassword
+          ? "bad user name or password"
+          : "not authorised"
+      }.`,
+    );
+    throw new ProtocolError(
+      refused,
+      refused === ReasonCode.BadUserNameOrPassword ? "Bad user name or password" : "Not authorized",
+    );
   }
   if (props?.authenticationMethod !== undefined) {
     // No enhanced authentication methods are supported [MQTT-4.12.0-1].
@@ -94,7 +104,6 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     throw new ProtocolError(ReasonCode.ClientIdentifierNotValid, "Keep alive is too long");
   }
   connection.keepalive = keepalive;
-  connection.username = packet.username;
   connection.will = packet.will;
 
   const expiry = version === 5
@@ -131,6 +140,8 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   session.protocolVersion = version;
   session.expiryInterval = expiry;
   session.disconnectedAt = 0;
+  session.identity = { clientId, username: connection.username, peer: connection.peer };
+  session.security = settings.security;
   session.connection = connection;
   connection.session = session;
   connection.state = "connected";

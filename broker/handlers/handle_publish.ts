@@ -76,6 +76,8 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   }
 
   const tooBig = options.messageSizeLimit > 0 && packet.payload.length > options.messageSizeLimit;
+  // Mosquitto: a denied QoS 0 publish is dropped silently; QoS 1/2 are acknowledged with 0x87.
+  const denied = !connection.listener.settings.security.canWrite(connection, topic);
   const message: Message = {
     topic,
     payload: packet.payload,
@@ -88,12 +90,14 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
 
   switch (packet.qos) {
     case 0:
-      if (!tooBig) broker.publish(message);
+      if (!tooBig && !denied) broker.publish(message);
       return;
     case 1: {
       // Mosquitto 2.0 answers 0x10 when nobody subscribed; 0x97 for a payload over the limit.
-      const matched = tooBig ? 0 : broker.publish(message);
-      const reasonCode = tooBig
+      const matched = tooBig || denied ? 0 : broker.publish(message);
+      const reasonCode = denied
+        ? ReasonCode.NotAuthorized
+        : tooBig
         ? ReasonCode.QuotaExceeded
         : matched === 0
         ? ReasonCode.NoMatchingSubscribers
@@ -106,6 +110,8 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
       let reasonCode: number = ReasonCode.Success;
       if (session.incomingQos2.has(packetId)) {
         // [MQTT-4.3.3-9]: a re-sent PUBLISH before PUBREL is acknowledged, not delivered again.
+      } else if (denied) {
+        reasonCode = ReasonCode.NotAuthorized;
       } else if (tooBig) {
         reasonCode = ReasonCode.QuotaExceeded;
       } else {

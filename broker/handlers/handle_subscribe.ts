@@ -46,6 +46,11 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
       }
       continue;
     }
+    if (!connection.listener.settings.security.canSubscribe(connection, filter)) {
+      // Section 3.9.3: 3.1.1 answers 0x80 Failure; 5.0 answers 0x87 Not authorized.
+      reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_V3);
+      continue;
+    }
     if (group !== undefined && requested.noLocal) {
       // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error.
       throw new ProtocolError(
@@ -88,6 +93,11 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     // [MQTT-3.3.1-9..11]: Retain Handling 0 always, 1 only for a new subscription, 2 never.
     if (sub.retainHandling === 2 || sub.retainHandling === 1 && !isNew) continue;
     for (const message of broker.retained.match(sub.filter, now)) {
+      if (
+        session.security.restrictsRead && !session.security.canRead(session.identity, message.topic)
+      ) {
+        continue;
+      }
       broker.deliver(
         session,
         {
