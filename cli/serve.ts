@@ -91,13 +91,16 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     return 1;
   }
 
-  let broker: Broker | undefined;
-  const publishLog = (level: string, line: string) => broker?.publishLog(level, line);
+  const broker = new Broker({
+    log,
+    ...brokerOptionsFromConfig(loaded.config),
+    ...verbose(flags),
+  });
+  const publishLog = (level: string, line: string) => broker.publishLog(level, line);
   await configureLogging(loaded, flags, publishLog);
   log.info(`midge version ${VERSION} starting`);
   announce(log, loaded);
 
-  broker = new Broker({ log, ...brokerOptionsFromConfig(loaded.config), ...verbose(flags) });
   try {
     if (loaded.file !== undefined) {
       await broker.applyConfig(loaded.config);
@@ -138,14 +141,14 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       if (reason === "watch" && next.signature === loaded.signature) return;
       if (reason === "watch") log.info("Reloading config.");
       try {
-        await broker!.applyConfig(next.config);
+        await broker.applyConfig(next.config);
       } catch (error) {
         log.error(`Error: ${describe(error)}`);
         log.error("Error: Reload failed, keeping the running configuration.");
         loaded = { ...loaded, signature: next.signature };
         return;
       }
-      if (flags.verbose) broker!.options.verbose = true;
+      if (flags.verbose) broker.options.verbose = true;
       loaded = next;
       await configureLogging(loaded, flags, publishLog);
       announce(log, loaded);

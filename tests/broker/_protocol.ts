@@ -140,7 +140,7 @@ export async function nextMessage(
 /** Lets the broker run briefly and asserts `client` received nothing. */
 export async function expectNothing(client: MemoryClient, ms = 50, why?: string): Promise<void> {
   const got: Packet[] = await client.settle(ms);
-  assert.deepEqual(got.map((p) => p.type), [], why);
+  assert.deepEqual(got.map((p) => p.type), [], why ?? "expected no packets");
 }
 
 /** The broker's {@linkcode Connection} serving `client`. */
