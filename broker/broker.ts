@@ -23,7 +23,8 @@ import {
   resolveOptions,
 } from "./options.ts";
 import { RetainStore } from "./retain.ts";
-import { type QueuedMessage, Session } from "./session.ts";
+import { type InflightMessage, type QueuedMessage, Session } from "./session.ts";
+import type { Store } from "./store/store.ts";
 import { SubscriptionTree } from "./subscriptions.ts";
 import { SysTree } from "./sys_tree.ts";
 import type { Transport } from "./transport.ts";
@@ -103,6 +104,8 @@ export class Broker {
     clientsMaximum: 0,
     sessionsExpired: 0,
   };
+  /** Where state is persisted; undefined keeps everything in memory only. */
+  store: Store | undefined;
   /** Clients connected now (CONNECT accepted, connection open). */
   clientsConnected = 0;
   /** The `$SYS/broker/...` publisher. */
@@ -118,6 +121,7 @@ export class Broker {
   /** Creates a broker; it accepts clients once {@linkcode listen} is called. */
   constructor(options: BrokerOptions = {}) {
     this.options = resolveOptions(options);
+    this.store = options.store;
     this.log = options.log ?? getLogger(["midge"]);
     this.sys = new SysTree(this);
     this.#defaultListener = new BrokerListener(
@@ -319,6 +323,8 @@ export class Broker {
     }
     // Now that no client is left, WebSocket servers can shut down and release their ports.
     await Promise.all(listeners.map((l) => l.close()));
+    // Sessions recorded their disconnection; the store's owner closes it.
+    this.store?.commit();
   }
 
   /**
@@ -328,7 +334,11 @@ export class Broker {
    */
   publish(message: Message, fromClient = true): number {
     if (fromClient) this.stats.publishReceived++;
-    if (message.retain && this.options.retainAvailable) this.retained.set(compactMessage(message));
+    if (message.retain && this.options.retainAvailable) {
+      const retained = compactMessage(message);
+      this.retained.set(retained);
+      this.store?.putRetained(retained);
+    }
     const { deliveries, shared } = this.subscriptions.match(message.topic, message.origin);
     const count = deliveries.length + shared.length;
     if (count === 0) return 0;
@@ -459,9 +469,16 @@ export class Broker {
       if (item.qos > 0 && session.inflight.size >= limit) break;
       taken++;
       session.queuedBytes -= item.message.payload.length;
-      if (isExpired(item.message, now)) continue;
-      if (item.qos === 0) this.#sendPublish(connection, item, 0, false, undefined, now);
-      else this.#sendInflight(session, connection, item, undefined, now);
+      const persisted = item.seq !== undefined && this.persists(session);
+      if (isExpired(item.message, now) || item.qos === 0) {
+        if (persisted) this.store!.deleteDelivery(session.clientId, item.seq!);
+        if (item.qos === 0 && !isExpired(item.message, now)) {
+          this.#sendPublish(connection, item, 0, false, undefined, now);
+        }
+        continue;
+      }
+      // Same seq: the queued row becomes the in-flight row, so order survives a restart.
+      this.#sendInflight(session, connection, item, undefined, now);
     }
     if (taken > 0) session.queue = queue.slice(taken);
   }
@@ -492,6 +509,7 @@ export class Broker {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) !== session) return;
     this.sessions.delete(session.clientId);
+    this.store?.deleteSession(session.clientId);
     for (const sub of session.subscriptions.values()) {
       this.subscriptions.remove(session.clientId, sub.filter, sub.group);
     }
@@ -522,11 +540,15 @@ export class Broker {
           will,
           publishAt: now + Math.min(delay, session.expiryInterval) * 1000,
         };
+        if (this.persists(session)) {
+          this.store!.putWill(session.clientId, will, session.pendingWill.publishAt);
+        }
       } else {
         this.publishWill(connection.clientId, will);
       }
     }
     if (session.expiryInterval === 0) this.endSession(session);
+    else this.persistSession(session);
   }
 
   #inflightLimit(connection: Connection): number {
@@ -545,8 +567,131 @@ export class Broker {
       this.stats.messagesDropped++;
       return;
     }
-    session.queue.push({ ...item, message: compactMessage(item.message) });
+    const queued = {
+      ...item,
+      message: compactMessage(item.message),
+      seq: item.seq ?? session.nextSeq++,
+    };
+    session.queue.push(queued);
     session.queuedBytes += item.message.payload.length;
+    if (this.persists(session)) {
+      this.store!.putDelivery({
+        clientId: session.clientId,
+        seq: queued.seq,
+        packetId: 0,
+        state: "queued",
+        qos: queued.qos,
+        retain: queued.retain,
+        identifiers: [...queued.identifiers],
+        message: queued.message,
+      });
+    }
+  }
+
+  /** True when `session`'s state goes to the store: a store is set and the session outlives its connection. */
+  persists(session: Session): boolean {
+    return this.store !== undefined && session.expiryInterval > 0;
+  }
+
+  /**
+   * Loads what the store holds (at start-up, before listening): sessions with their
+   * subscriptions, queued and in-flight messages, QoS 2 ids and delayed wills, and retained
+   * messages. Returns the counts for the start-up log line.
+   */
+  restore(): { sessions: number; retained: number; queued: number } {
+    const store = this.store;
+    if (!store) return { sessions: 0, retained: 0, queued: 0 };
+    const snapshot = store.load();
+    const now = Date.now();
+    for (const stored of snapshot.sessions) {
+      const session = new Session(stored.clientId, stored.protocolVersion, stored.expiryInterval);
+      session.identity = { clientId: stored.clientId, username: stored.username, peer: "" };
+      // A session that was connected when the broker stopped went offline then.
+      session.disconnectedAt = stored.disconnectedAt || now;
+      this.sessions.set(session.clientId, session);
+    }
+    for (const { clientId, subscription } of snapshot.subscriptions) {
+      const session = this.sessions.get(clientId);
+      if (!session) continue;
+      const key = subscription.group === undefined
+        ? subscription.filter
+        : `$share/${subscription.group}/${subscription.filter}`;
+      session.subscriptions.set(key, subscription);
+      this.subscriptions.add({
+        clientId,
+        filter: subscription.filter,
+        qos: subscription.qos,
+        noLocal: subscription.noLocal,
+        retainAsPublished: subscription.retainAsPublished,
+        identifier: subscription.identifier,
+      }, subscription.group);
+    }
+    for (const message of snapshot.retained) {
+      if (!isExpired(message, now)) this.retained.set(message);
+    }
+    let queued = 0;
+    for (const delivery of snapshot.deliveries) {
+      const session = this.sessions.get(delivery.clientId);
+      if (!session) continue;
+      const item = {
+        message: delivery.message,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        identifiers: delivery.identifiers,
+        seq: delivery.seq,
+      };
+      if (delivery.seq >= session.nextSeq) session.nextSeq = delivery.seq + 1;
+      if (delivery.state === "queued") {
+        session.queue.push(item);
+        session.queuedBytes += item.message.payload.length;
+      } else {
+        session.inflight.set(delivery.packetId, {
+          ...item,
+          packetId: delivery.packetId,
+          state: delivery.state,
+        });
+      }
+      queued++;
+    }
+    for (const { clientId, packetId } of snapshot.incomingQos2) {
+      this.sessions.get(clientId)?.incomingQos2.add(packetId);
+    }
+    for (const { clientId, will, publishAt } of snapshot.wills) {
+      const session = this.sessions.get(clientId);
+      if (session) session.pendingWill = { will, publishAt };
+    }
+    return { sessions: snapshot.sessions.length, retained: this.retained.size, queued };
+  }
+
+  /** Records a session (metadata only) in the store, when it is one that persists. */
+  persistSession(session: Session): void {
+    if (!this.persists(session)) return;
+    this.store!.putSession({
+      clientId: session.clientId,
+      protocolVersion: session.protocolVersion,
+      expiryInterval: session.expiryInterval,
+      disconnectedAt: session.disconnectedAt,
+      username: session.identity.username,
+    });
+  }
+
+  /** Records an in-flight delivery's state change (PUBREL sent) or its end. */
+  persistInflight(session: Session, item: InflightMessage, done: boolean): void {
+    if (!this.persists(session) || item.seq === undefined) return;
+    if (done) {
+      this.store!.deleteDelivery(session.clientId, item.seq);
+      return;
+    }
+    this.store!.putDelivery({
+      clientId: session.clientId,
+      seq: item.seq,
+      packetId: item.packetId,
+      state: item.state,
+      qos: item.qos,
+      retain: item.retain,
+      identifiers: [...item.identifiers],
+      message: item.message,
+    });
   }
 
   #sendInflight(
@@ -561,16 +706,22 @@ export class Broker {
       this.#enqueue(session, item);
       return;
     }
-    session.inflight.set(packetId, {
+    const persists = this.persists(session);
+    const inflight: InflightMessage = {
       ...item,
       message: compactMessage(item.message),
       packetId,
       state: "publish",
-    });
+      seq: item.seq ?? (persists ? session.nextSeq++ : undefined),
+    };
+    session.inflight.set(packetId, inflight);
     if (!this.#sendPublish(connection, item, packetId, false, cache, now)) {
       // Too large for the client: treated as delivered [MQTT-3.1.2-25].
       session.inflight.delete(packetId);
+      this.persistInflight(session, inflight, true);
+      return;
     }
+    if (persists) this.persistInflight(session, inflight, false);
   }
 
   /**
@@ -702,6 +853,7 @@ export class Broker {
       if (session.pendingWill && session.pendingWill.publishAt <= now) {
         const { will } = session.pendingWill;
         session.pendingWill = undefined;
+        this.store?.deleteWill(session.clientId);
         this.publishWill(session.clientId, will);
       }
       if (session.expiresAt() <= now) {

@@ -320,6 +320,10 @@ export class Connection {
       if (this.#closeAfterFlush) this.transport.close();
       return;
     }
+    // Nothing acknowledged may be lost: whatever the store recorded this tick (the message an
+    // outgoing PUBACK or PUBREC acknowledges, a SUBACK's subscription) is committed first.
+    const store = this.broker.store;
+    if (store?.dirty) store.commit();
     const pending = this.#pending;
     let chunk: Uint8Array;
     if (pending.length === 1) {

@@ -6,11 +6,14 @@
 
 import type { Logger } from "@logtape/logtape";
 import { OpenSecurity, type SecurityPolicy } from "./auth/security.ts";
+import type { Store } from "./store/store.ts";
 
 /** Settings of a {@linkcode Broker}; every field is optional and defaults as Mosquitto 2.0 does. */
 export interface BrokerOptions {
   /** Logger to write Mosquitto-shaped lines to; defaults to LogTape category ["midge"]. */
   log?: Logger;
+  /** Persistence backend (`persistence true`); in memory only when absent. */
+  store?: Store;
   /** Log every publish, subscribe and packet (Mosquitto `-v` / `log_type all`). */
   verbose?: boolean;
   /** Log connects and disconnects (Mosquitto `connection_messages`, default true). */
@@ -82,7 +85,9 @@ export interface ListenerSettings {
 }
 
 /** {@linkcode BrokerOptions} with every default filled in. */
-export type ResolvedOptions = Required<Omit<BrokerOptions, "log">> & Pick<BrokerOptions, "log">;
+export type ResolvedOptions =
+  & Required<Omit<BrokerOptions, "log" | "store">>
+  & Pick<BrokerOptions, "log">;
 
 /** The listener settings a `listen()` call gets from the broker options. */
 export function defaultListenerSettings(options: ResolvedOptions): ListenerSettings {

@@ -19,6 +19,8 @@ export interface QueuedMessage {
   readonly retain: boolean;
   /** Subscription identifiers to send [MQTT-3.3.4-3]. */
   readonly identifiers: readonly number[];
+  /** Position in the session's persisted deliveries; set when a store records it. */
+  readonly seq?: number;
 }
 
 /** An outgoing QoS 1/2 message the client has not completed yet [MQTT-4.4.0-1]. */
@@ -69,6 +71,8 @@ export class Session {
   disconnectedAt = 0;
   /** Will waiting for its delay interval to pass [MQTT-3.1.3-9]. */
   pendingWill: { will: Will; publishAt: number } | undefined;
+  /** Next position for persisted deliveries (queue order survives a restart). */
+  nextSeq = 1;
   #nextPacketId = 1;
 
   /** Creates an empty session. */

@@ -20,6 +20,7 @@ export function handleAck(connection: Connection, packet: AckPacket): void {
       const item = session.inflight.get(id);
       if (item && item.qos === 1) {
         session.inflight.delete(id);
+        broker.persistInflight(session, item, true);
         broker.drainQueue(session);
       }
       return;
@@ -38,10 +39,12 @@ export function handleAck(connection: Connection, packet: AckPacket): void {
       if ((packet.reasonCode ?? 0) >= 0x80) {
         // Section 4.3.3: a PUBREC with a failure code ends the flow; no PUBREL follows.
         session.inflight.delete(id);
+        broker.persistInflight(session, item, true);
         broker.drainQueue(session);
         return;
       }
       item.state = "pubrel";
+      broker.persistInflight(session, item, false);
       connection.send({ type: "pubrel", packetId: id, ...(v5 ? { reasonCode: 0 } : {}) });
       return;
     }
@@ -49,6 +52,7 @@ export function handleAck(connection: Connection, packet: AckPacket): void {
       const item = session.inflight.get(id);
       if (item && item.state === "pubrel") {
         session.inflight.delete(id);
+        broker.persistInflight(session, item, true);
         broker.drainQueue(session);
       }
       return;
@@ -56,6 +60,7 @@ export function handleAck(connection: Connection, packet: AckPacket): void {
     case "pubrel": {
       // Section 3.7.2.1: releases a received QoS 2 id; an unknown one gets 0x92.
       const known = session.incomingQos2.delete(id);
+      if (known && broker.persists(session)) broker.store!.deleteIncomingQos2(session.clientId, id);
       connection.send({
         type: "pubcomp",
         packetId: id,

@@ -136,6 +136,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     broker.sessions.set(clientId, session);
   }
   // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9].
+  if (session.pendingWill) broker.store?.deleteWill(clientId);
   session.pendingWill = undefined;
   session.protocolVersion = version;
   session.expiryInterval = expiry;
@@ -144,6 +145,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   session.security = settings.security;
   session.connection = connection;
   connection.session = session;
+  broker.persistSession(session);
   connection.state = "connected";
   broker.clientsConnected++;
   if (broker.clientsConnected > broker.stats.clientsMaximum) {

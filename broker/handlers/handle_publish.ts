@@ -124,6 +124,8 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
           );
         }
         session.incomingQos2.add(packetId);
+        // Exactly-once across a restart: the id is durable before the PUBREC leaves.
+        if (broker.persists(session)) broker.store!.putIncomingQos2(session.clientId, packetId);
         if (broker.publish(message) === 0) reasonCode = ReasonCode.NoMatchingSubscribers;
       }
       connection.send(ack(connection, "pubrec", packetId, reasonCode));

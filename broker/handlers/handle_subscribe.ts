@@ -70,6 +70,8 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one.
     const isNew = !session.subscriptions.has(requested.topicFilter);
     session.subscriptions.set(requested.topicFilter, sub);
+    // Recorded before the SUBACK goes out: the connection commits the store before any write.
+    if (broker.persists(session)) broker.store!.putSubscription(session.clientId, sub);
     broker.subscriptions.add({
       clientId: session.clientId,
       filter,

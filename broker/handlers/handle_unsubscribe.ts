@@ -18,6 +18,7 @@ export function handleUnsubscribe(connection: Connection, packet: UnsubscribePac
     const sub = session.subscriptions.get(topicFilter);
     if (sub) {
       session.subscriptions.delete(topicFilter);
+      if (broker.persists(session)) broker.store!.deleteSubscription(session.clientId, topicFilter);
       broker.subscriptions.remove(session.clientId, sub.filter, sub.group);
     }
     reasonCodes.push(sub ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
