@@ -9,6 +9,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { VERSION } from "./broker/version.ts";
 import { healthcheckCommand } from "./cli/healthcheck.ts";
+import { passwdCommand } from "./cli/passwd.ts";
 import { pubCommand } from "./cli/pub.ts";
 import { collectPort, parseSeconds, runServe } from "./cli/serve.ts";
 import { subCommand } from "./cli/sub.ts";
@@ -51,12 +52,15 @@ export function createProgram() {
     })
     .addCommand(pubCommand())
     .addCommand(subCommand())
-    .addCommand(healthcheckCommand());
+    .addCommand(healthcheckCommand())
+    .addCommand(passwdCommand());
 }
 
 if (import.meta.main) {
   try {
-    await createProgram().parseAsync(Deno.args, { from: "user" });
+    // `deno task start -- -c FILE` passes the `--` through; commander would take it as an operand.
+    const args = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+    await createProgram().parseAsync(args, { from: "user" });
   } catch (error) {
     // One line, no stack trace, as Mosquitto reports start-up failures.
     console.error(`Error: ${error instanceof Error ? error.message : String(error)}`);

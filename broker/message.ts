@@ -45,7 +45,8 @@ const compacted = new WeakMap<Message, Message>();
  */
 export function compactMessage(message: Message): Message {
   const { payload } = message;
-  if (payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) return message;
+  // Worth a copy only when the view pins noticeably more than itself.
+  if (payload.buffer.byteLength <= payload.byteLength * 2 + 256) return message;
   let copy = compacted.get(message);
   if (!copy) {
     copy = { ...message, payload: payload.slice() };

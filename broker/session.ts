@@ -8,6 +8,7 @@
 import type { ProtocolVersion, QoS, Subscription, Will } from "../codec/types.ts";
 import { type ClientIdentity, OpenSecurity, type SecurityPolicy } from "./auth/security.ts";
 import type { Connection } from "./connection.ts";
+import { Fifo } from "./fifo.ts";
 import type { Message } from "./message.ts";
 
 /** A message to one client, waiting for a free in-flight slot or for the client to come back. */
@@ -60,7 +61,7 @@ export class Session {
   /** Outgoing QoS 1/2 messages by packet id, in the order they were sent. */
   readonly inflight = new Map<number, InflightMessage>();
   /** Messages waiting for an in-flight slot or for the client to reconnect. */
-  queue: QueuedMessage[] = [];
+  readonly queue: Fifo<QueuedMessage> = new Fifo();
   /** Bytes of payload in `queue`, for `max_queued_bytes`. */
   queuedBytes = 0;
   /** QoS 2 packet ids received and answered with PUBREC, not yet released by PUBREL. */

@@ -51,6 +51,24 @@ export type SharedMemberPicker = (members: readonly SubscriptionEntry[], start: 
 
 const firstMember: SharedMemberPicker = (_members, start) => start;
 
+/** Topics whose match results are kept; beyond that the cache starts over. */
+const MATCH_CACHE_SIZE = 10_000;
+
+const NO_DELIVERIES: Delivery[] = [];
+
+/** A topic's publisher-independent match: merged deliveries and the shared groups to pick from. */
+interface CachedMatch {
+  deliveries: Delivery[];
+  groups: SharedGroup[];
+  /** Some matching subscription has No Local, so results depend on the publisher. */
+  hasNoLocal: boolean;
+}
+
+/** [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with `$`. */
+function isDollar(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x24;
+}
+
 /**
  * All subscriptions of all clients, normal and shared (`$share/group/filter`, [MQTT-4.8.2]).
  *
@@ -67,6 +85,12 @@ export class SubscriptionTree {
   readonly #root = new Node();
   #count = 0;
   #pickShared: SharedMemberPicker;
+  /**
+   * Match results by topic: a hot topic (a sensor publishing every second to the same
+   * subscribers) walks the trie once, not per message. Cleared whenever a subscription changes,
+   * and when it grows past {@linkcode MATCH_CACHE_SIZE} topics.
+   */
+  readonly #cache = new Map<string, CachedMatch>();
 
   /** `pickShared` picks a shared group's member starting at a round-robin index. */
   constructor(pickShared: SharedMemberPicker = firstMember) {
@@ -80,6 +104,7 @@ export class SubscriptionTree {
 
   /** Adds or replaces `entry`; `group` makes it a shared subscription. True when it is new. */
   add(entry: SubscriptionEntry, group?: string): boolean {
+    this.#cache.clear();
     const node = this.#nodeFor(entry.filter, true) as Node;
     if (group === undefined) {
       const isNew = !node.subscribers.has(entry.clientId);
@@ -104,6 +129,7 @@ export class SubscriptionTree {
 
   /** Removes a client's subscription to `filter`; true when there was one. */
   remove(clientId: string, filter: string, group?: string): boolean {
+    this.#cache.clear();
     const levels = filter.split("/");
     const path: Node[] = [this.#root];
     let node = this.#root;
@@ -145,14 +171,55 @@ export class SubscriptionTree {
    * member of each matching shared group chosen round-robin. Shared deliveries are separate from
    * normal ones: a client with both gets both, as the spec requires.
    */
-  match(topic: string, publisher: string): { deliveries: Delivery[]; shared: Delivery[] } {
+  match(
+    topic: string,
+    publisher: string,
+  ): { deliveries: readonly Delivery[]; shared: Delivery[] } {
+    let cached = this.#cache.get(topic);
+    if (cached === undefined) {
+      cached = this.#collectAll(topic);
+      if (this.#cache.size >= MATCH_CACHE_SIZE) this.#cache.clear();
+      this.#cache.set(topic, cached);
+    }
+    if (cached.hasNoLocal) {
+      // No Local depends on the publisher: such topics take the uncached walk.
+      const found = new Map<string, Delivery>();
+      const groups: SharedGroup[] = [];
+      this.#walk(this.#root, topic.split("/"), 0, isDollar(topic), publisher, found, groups);
+      return { deliveries: [...found.values()], shared: this.#pick(groups) };
+    }
+    return {
+      deliveries: cached.deliveries,
+      shared: cached.groups.length === 0 ? NO_DELIVERIES : this.#pick(cached.groups),
+    };
+  }
+
+  #collectAll(topic: string): CachedMatch {
     const found = new Map<string, Delivery>();
+    const groups: SharedGroup[] = [];
+    const noLocal = { seen: false };
+    this.#walk(this.#root, topic.split("/"), 0, isDollar(topic), undefined, found, groups, noLocal);
+    return { deliveries: [...found.values()], groups, hasNoLocal: noLocal.seen };
+  }
+
+  /** One member of each matching shared group, round-robin [MQTT-4.8.2-3]. */
+  #pick(groups: readonly SharedGroup[]): Delivery[] {
     const shared: Delivery[] = [];
-    const levels = topic.split("/");
-    // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with `$`.
-    const dollar = topic.charCodeAt(0) === 0x24;
-    this.#walk(this.#root, levels, 0, dollar, publisher, found, shared);
-    return { deliveries: [...found.values()], shared };
+    for (const group of groups) {
+      const count = group.members.length;
+      if (count === 0) continue;
+      const start = group.next % count;
+      const chosen = this.#pickShared(group.members, start) % count;
+      group.next = (chosen + 1) % count;
+      const entry = group.members[chosen] as SubscriptionEntry;
+      shared.push({
+        clientId: entry.clientId,
+        qos: entry.qos,
+        retainAsPublished: entry.retainAsPublished,
+        identifiers: entry.identifier !== 0 ? [entry.identifier] : [],
+      });
+    }
+    return shared;
   }
 
   #walk(
@@ -160,32 +227,42 @@ export class SubscriptionTree {
     levels: readonly string[],
     depth: number,
     dollar: boolean,
-    publisher: string,
+    publisher: string | undefined,
     found: Map<string, Delivery>,
-    shared: Delivery[],
+    groups: SharedGroup[],
+    noLocal?: { seen: boolean },
   ): void {
     const wildcardsAllowed = !(dollar && depth === 0);
     if (wildcardsAllowed) {
       // `#` matches the parent level too: "sport/#" matches "sport" [MQTT-4.7.1-2].
       const hash = node.children.get("#");
-      if (hash) this.#collect(hash, publisher, found, shared);
+      if (hash) this.#collect(hash, publisher, found, groups, noLocal);
     }
     if (depth === levels.length) {
-      this.#collect(node, publisher, found, shared);
+      this.#collect(node, publisher, found, groups, noLocal);
       return;
     }
     const level = levels[depth] as string;
     const exact = node.children.get(level);
-    if (exact) this.#walk(exact, levels, depth + 1, dollar, publisher, found, shared);
+    if (exact) this.#walk(exact, levels, depth + 1, dollar, publisher, found, groups, noLocal);
     if (wildcardsAllowed) {
       const plus = node.children.get("+");
-      if (plus) this.#walk(plus, levels, depth + 1, dollar, publisher, found, shared);
+      if (plus) this.#walk(plus, levels, depth + 1, dollar, publisher, found, groups, noLocal);
     }
   }
 
-  #collect(node: Node, publisher: string, found: Map<string, Delivery>, shared: Delivery[]): void {
+  #collect(
+    node: Node,
+    publisher: string | undefined,
+    found: Map<string, Delivery>,
+    groups: SharedGroup[],
+    noLocal: { seen: boolean } | undefined,
+  ): void {
     for (const entry of node.subscribers.values()) {
-      if (entry.noLocal && entry.clientId === publisher) continue;
+      if (entry.noLocal) {
+        if (noLocal) noLocal.seen = true;
+        if (entry.clientId === publisher) continue;
+      }
       const existing = found.get(entry.clientId);
       if (existing) {
         if (entry.qos > existing.qos) existing.qos = entry.qos;
@@ -200,20 +277,7 @@ export class SubscriptionTree {
         });
       }
     }
-    for (const group of node.shared.values()) {
-      const count = group.members.length;
-      if (count === 0) continue;
-      const start = group.next % count;
-      const chosen = this.#pickShared(group.members, start) % count;
-      group.next = (chosen + 1) % count;
-      const entry = group.members[chosen] as SubscriptionEntry;
-      shared.push({
-        clientId: entry.clientId,
-        qos: entry.qos,
-        retainAsPublished: entry.retainAsPublished,
-        identifiers: entry.identifier !== 0 ? [entry.identifier] : [],
-      });
-    }
+    for (const group of node.shared.values()) groups.push(group);
   }
 
   #nodeFor(filter: string, create: boolean): Node | undefined {

@@ -60,3 +60,19 @@ export function bindError(error: unknown, hostname: string, port: number): unkno
     return new Error(message, { cause: error });
   }
 }
+
+/**
+ * An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:127.0.0.1`; log it as
+ * `127.0.0.1`, as Mosquitto (with separate IPv4 and IPv6 sockets) does.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { unmapIpv4 } from "./listener.ts";
+ * assert.equal(unmapIpv4("::ffff:127.0.0.1"), "127.0.0.1");
+ * assert.equal(unmapIpv4("::1"), "::1");
+ * ```
+ */
+export function unmapIpv4(address: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
+}
