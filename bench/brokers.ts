@@ -1,7 +1,8 @@
 /**
  * The brokers under test, each started as its own process on a free loopback port so that its CPU
- * time and memory can be read from `/proc/PID`: midge from source (`deno run main.ts`), Mosquitto
- * from the Debian package with a minimal config, and Aedes on Node from `bench/aedes/`.
+ * time and memory can be read from `/proc/PID`: Mosquitto from the Debian package with a minimal
+ * `mosquitto.conf`, midge from source (`deno run main.ts -c` with the very same file, as a drop-in
+ * is run), and Aedes on Node from `bench/aedes/` with its defaults.
  *
  * @module
  */
@@ -40,6 +41,8 @@ export interface RunningBroker {
 export interface StartOptions {
   /** Extra `deno run` flags for midge, e.g. `--cpu-prof`. */
   midgeFlags?: string[];
+  /** Extra `mosquitto.conf` lines for midge only, e.g. `set_tcp_nodelay true`. */
+  midgeConfig?: string[];
   /** Longest wait for the first CONNACK. */
   timeoutMs?: number;
 }
@@ -126,10 +129,13 @@ export function freePort(): number {
 }
 
 /** Keeps the last `limit` characters of a child's stderr for error messages. */
-function drain(stream: ReadableStream<Uint8Array>, limit = 4096): () => string {
+function drain(
+  stream: ReadableStream<Uint8Array>,
+  limit = 4096,
+): { tail: () => string; done: Promise<void> } {
   let tail = "";
   const decoder = new TextDecoder();
-  (async () => {
+  const done = (async () => {
     try {
       for await (const chunk of stream) {
         tail = (tail + decoder.decode(chunk, { stream: true })).slice(-limit);
@@ -138,7 +144,7 @@ function drain(stream: ReadableStream<Uint8Array>, limit = 4096): () => string {
       // The process ended.
     }
   })();
-  return () => tail.trim();
+  return { tail: () => tail.trim(), done };
 }
 
 /**
@@ -152,41 +158,51 @@ export async function startBroker(
   const port = freePort();
   let cleanup = async () => {};
   let command: Deno.Command;
+  /** The issue's minimal Mosquitto config, which midge, a drop-in, is started with as well. */
+  const writeConfig = async (): Promise<string> => {
+    const dir = await Deno.makeTempDir({ prefix: `midge-bench-${name}-` });
+    cleanup = () => Deno.remove(dir, { recursive: true });
+    const config = `${dir}/mosquitto.conf`;
+    await Deno.writeTextFile(
+      config,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous true",
+        "persistence false",
+        "max_queued_messages 1000000",
+        // Mosquitto started as root would switch to a "mosquitto" user; midge warns and ignores.
+        "user root",
+        ...(name === "midge" ? options.midgeConfig ?? [] : []),
+        "",
+      ].join("\n"),
+    );
+    return config;
+  };
   switch (name) {
     case "midge":
       command = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", ...(options.midgeFlags ?? []), `${ROOT}main.ts`, "-p", String(port)],
+        args: [
+          "run",
+          "-A",
+          ...(options.midgeFlags ?? []),
+          `${ROOT}main.ts`,
+          "-c",
+          await writeConfig(),
+        ],
         cwd: ROOT,
         stdin: "null",
         stdout: "null",
         stderr: "piped",
       });
       break;
-    case "mosquitto": {
-      const dir = await Deno.makeTempDir({ prefix: "midge-bench-mosquitto-" });
-      const config = `${dir}/mosquitto.conf`;
-      // The issue's minimal config; `user root` because the harness may run as root, where
-      // Mosquitto would otherwise switch to a "mosquitto" user.
-      await Deno.writeTextFile(
-        config,
-        [
-          `listener ${port} 127.0.0.1`,
-          "allow_anonymous true",
-          "persistence false",
-          "max_queued_messages 1000000",
-          "user root",
-          "",
-        ].join("\n"),
-      );
-      cleanup = () => Deno.remove(dir, { recursive: true });
+    case "mosquitto":
       command = new Deno.Command(MOSQUITTO, {
-        args: ["-c", config],
+        args: ["-c", await writeConfig()],
         stdin: "null",
         stdout: "null",
         stderr: "piped",
       });
       break;
-    }
     case "aedes":
       command = new Deno.Command("node", {
         args: [`${AEDES_DIR}server.js`, String(port)],
@@ -199,7 +215,7 @@ export async function startBroker(
   }
   const spawnedAt = performance.now();
   const child = command.spawn();
-  const stderrTail = drain(child.stderr);
+  const stderr = drain(child.stderr);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -236,7 +252,8 @@ export async function startBroker(
     return { name, pid: child.pid, port, startupMs, stop };
   } catch (error) {
     await stop();
-    const detail = stderrTail();
+    await stderr.done;
+    const detail = stderr.tail();
     throw new Error(
       `Cannot start ${name}: ${error instanceof Error ? error.message : String(error)}` +
         (detail ? `\n${detail}` : ""),
@@ -245,8 +262,8 @@ export async function startBroker(
 }
 
 /**
- * Polls `127.0.0.1:port` every 2 ms until a CONNECT is answered by a CONNACK; returns the ms since
- * `since`.
+ * Polls `127.0.0.1:port` every millisecond or two until a CONNECT is answered by a CONNACK;
+ * returns the ms since `since`.
  */
 async function waitForConnack(
   port: number,
@@ -267,8 +284,9 @@ async function waitForConnack(
       conn.close();
       return ms;
     } catch {
-      // Not listening yet.
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      // Not listening yet. Polling without a pause would compete for the CPU with the starting
+      // broker (Node and Deno start several threads), so wait a millisecond or two.
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }
 }

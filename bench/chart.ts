@@ -6,7 +6,7 @@
  */
 
 import type { BrokerName } from "./brokers.ts";
-import { formatNumber, type MetricSummary } from "./report.ts";
+import { formatNumber, formatRatio, type MetricSummary } from "./report.ts";
 
 const COLORS: Record<BrokerName, string> = {
   midge: "#2a9d8f",
@@ -19,12 +19,12 @@ const NAMES: Record<BrokerName, string> = {
   aedes: "Aedes",
 };
 
-const WIDTH = 860;
+const WIDTH = 920;
 const LABEL_WIDTH = 250;
 const BAR_HEIGHT = 14;
 const BAR_GAP = 3;
 const ROW_GAP = 16;
-const VALUE_ROOM = 150;
+const VALUE_ROOM = 200;
 
 function escape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -124,7 +124,7 @@ export function renderChart(
       }
       const ratio = broker === "mosquitto" || summary.brokers.mosquitto === undefined
         ? ""
-        : ` (${(s.median / summary.brokers.mosquitto.median).toFixed(2)}× Mosquitto)`;
+        : ` (${formatRatio(s.median / summary.brokers.mosquitto.median)} Mosquitto)`;
       parts.push(
         `<text x="${(Math.max(x(s.median), x(s.max)) + 6).toFixed(1)}" y="${y + 11}">${
           escape(`${formatNumber(s.median)}${ratio}`)

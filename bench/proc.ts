@@ -44,12 +44,28 @@ export function readMemory(pid: number | "self"): MemoryUsage {
   return { rssKiB: field("VmRSS"), peakRssKiB: field("VmHWM") };
 }
 
-/** A snapshot of wall time and CPU time of the broker and of the generator. */
+/**
+ * CPU seconds the whole machine has spent busy (all cores: everything but idle and iowait), from
+ * the first line of `/proc/stat`.
+ */
+export function readMachineBusySeconds(): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n", 1)[0] ?? "";
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  if (ticks.length < 5 || ticks.some((t) => !Number.isFinite(t))) {
+    throw new Error(`Cannot parse /proc/stat: "${line}"`);
+  }
+  // user nice system idle iowait irq softirq steal (guest time is already in user).
+  const busy = ticks.slice(0, 8).reduce((sum, t, i) => (i === 3 || i === 4 ? sum : sum + t), 0);
+  return busy / CLOCK_TICKS_PER_SECOND;
+}
+
+/** A snapshot of wall time and CPU time of the broker, the generator and the whole machine. */
 export interface Sample {
   /** `performance.now()` in ms. */
   timeMs: number;
   brokerCpuSeconds: number;
   generatorCpuSeconds: number;
+  machineBusySeconds: number;
 }
 
 /** Takes a {@linkcode Sample} for broker process `pid`. */
@@ -58,14 +74,21 @@ export function sample(pid: number): Sample {
     timeMs: performance.now(),
     brokerCpuSeconds: readCpuSeconds(pid),
     generatorCpuSeconds: readCpuSeconds("self"),
+    machineBusySeconds: readMachineBusySeconds(),
   };
 }
 
-/** CPU use of each side between two samples, in percent of one core. */
-export function cpuPercent(from: Sample, to: Sample): { broker: number; generator: number } {
+/** CPU use between two samples in percent of one core: broker, generator, everything else. */
+export function cpuPercent(
+  from: Sample,
+  to: Sample,
+): { broker: number; generator: number; other: number } {
   const seconds = (to.timeMs - from.timeMs) / 1000;
-  return {
-    broker: (100 * (to.brokerCpuSeconds - from.brokerCpuSeconds)) / seconds,
-    generator: (100 * (to.generatorCpuSeconds - from.generatorCpuSeconds)) / seconds,
-  };
+  const percent = (a: number, b: number) => (100 * (b - a)) / seconds;
+  const broker = percent(from.brokerCpuSeconds, to.brokerCpuSeconds);
+  const generator = percent(from.generatorCpuSeconds, to.generatorCpuSeconds);
+  const machine = percent(from.machineBusySeconds, to.machineBusySeconds);
+  // Other processes (and the kernel's softirq work not charged to either side) competing for
+  // the cores: high values mean the run was disturbed.
+  return { broker, generator, other: Math.max(0, machine - broker - generator) };
 }

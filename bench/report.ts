@@ -231,7 +231,8 @@ function trim(text: string): string {
   return text.includes(".") && !text.includes("e") ? text.replace(/\.?0+$/, "") : text;
 }
 
-function formatRatio(value: number | undefined): string {
+/** A ratio as `1.52×` (`15.2×` from 10 up), `–` when unknown. */
+export function formatRatio(value: number | undefined): string {
   return value === undefined ? "–" : `${value >= 10 ? value.toFixed(1) : value.toFixed(2)}×`;
 }
 
@@ -288,7 +289,10 @@ export function renderTable(
   return lines.join("\n");
 }
 
-/** The Markdown table of CPU use (median % of one core) of broker and generator per scenario. */
+/**
+ * The Markdown table of CPU use (median % of one core) per scenario: the broker, the generator,
+ * and everything else on the machine (other processes disturbing the run).
+ */
 export function renderCpuTable(
   runs: readonly RunRecord[],
   brokers: readonly BrokerName[],
@@ -298,7 +302,9 @@ export function renderCpuTable(
   ];
   if (scenarios.length === 0) return "";
   const lines = [
-    `| scenario | ${brokers.map((b) => `${DISPLAY[b]} broker / generator CPU %`).join(" | ")} |`,
+    `| scenario | ${
+      brokers.map((b) => `${DISPLAY[b]}: broker / generator / other CPU %`).join(" | ")
+    } |`,
     `| --- |${brokers.map(() => " ---: ").join("|")}|`,
   ];
   for (const scenario of scenarios) {
@@ -307,7 +313,8 @@ export function renderCpuTable(
       if (of.length === 0) return "–";
       const cpu = summarize(of.map((r) => r.info.brokerCpuPercent ?? NaN)).median;
       const generator = summarize(of.map((r) => r.info.generatorCpuPercent ?? NaN)).median;
-      return `${Math.round(cpu)} / ${Math.round(generator)}`;
+      const other = summarize(of.map((r) => r.info.otherCpuPercent ?? NaN)).median;
+      return `${Math.round(cpu)} / ${Math.round(generator)} / ${Math.round(other)}`;
     });
     lines.push(`| ${scenario} | ${cells.join(" | ")} |`);
   }

@@ -46,6 +46,8 @@ export interface BenchOptions {
   outDir: string;
   /** Extra `deno run` flags for the midge process, e.g. `--cpu-prof`. */
   midgeFlags: string[];
+  /** Extra `mosquitto.conf` lines for midge only, e.g. `set_tcp_nodelay true`. */
+  midgeConfig: string[];
 }
 
 /** The JSON document written to `latest.json`. */
@@ -133,7 +135,9 @@ function describeResult(result: ScenarioResult): string {
   const cpu = result.info.brokerCpuPercent;
   if (cpu !== undefined) {
     parts.push(
-      `cpu broker/gen=${Math.round(cpu)}%/${Math.round(result.info.generatorCpuPercent ?? 0)}%`,
+      `cpu broker/gen/other=${Math.round(cpu)}%/${
+        Math.round(result.info.generatorCpuPercent ?? 0)
+      }%/${Math.round(result.info.otherCpuPercent ?? 0)}%`,
     );
   }
   if (result.info.lost) parts.push(`lost=${result.info.lost}`);
@@ -172,11 +176,19 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   // One untimed start of each broker first, so module caches and page cache are warm for all.
   for (const name of brokers) {
     try {
-      await (await startBroker(name, { midgeFlags: options.midgeFlags })).stop();
+      await (await startBroker(name, options)).stop();
     } catch (error) {
       console.error(error instanceof Error ? error.message : String(error));
     }
   }
+
+  // Ctrl-C must not leave a broker process behind.
+  let current: RunningBroker | undefined;
+  const interrupt = () => {
+    console.error("Interrupted; stopping the broker under test.");
+    (current?.stop() ?? Promise.resolve()).finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
 
   const runs: RunRecord[] = [];
   for (let round = 0; round < options.rounds; round++) {
@@ -188,11 +200,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         let result: ScenarioResult | undefined;
         let error: string | undefined;
         try {
-          broker = await startBroker(name, { midgeFlags: options.midgeFlags });
+          broker = await startBroker(name, options);
+          current = broker;
           result = await runScenario(cell, broker, options.settings, withConnections);
         } catch (e) {
           error = e instanceof Error ? e.message : String(e);
         } finally {
+          current = undefined;
           await broker?.stop();
         }
         console.error(`${label}: ${result ? describeResult(result) : `FAILED ${error}`}`);
@@ -221,6 +235,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
   }
 
+  Deno.removeSignalListener("SIGINT", interrupt);
+
   const summary = summarizeRuns(runs, brokers);
   const report: BenchReport = {
     startedAt,
@@ -232,6 +248,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       rounds: options.rounds,
       settings: options.settings,
       midgeFlags: options.midgeFlags,
+      midgeConfig: options.midgeConfig,
     },
     brokers: availability,
     runs,
@@ -256,7 +273,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     "",
     cpuTable === ""
       ? ""
-      : `CPU use during the measured window (% of one core, median):\n\n${cpuTable}\n`,
+      : `CPU use during the measured window (median % of one core; "other" is the rest of the machine, other processes and kernel work):\n\n${cpuTable}\n`,
   ].join("\n");
   console.log(`\n${markdown}`);
 
@@ -273,7 +290,17 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       }`,
     }),
   );
-  console.error(`Wrote ${out}latest.json, ${out}latest.md and ${out}chart.svg`);
+  // Formatted as `deno fmt` would, so that `deno fmt --check` passes on committed results.
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", `${out}latest.json`, `${out}latest.md`, `${out}chart.svg`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => undefined);
+  const minutes = (Date.parse(report.finishedAt) - Date.parse(startedAt)) / 60_000;
+  console.error(
+    `Wrote ${out}latest.json, ${out}latest.md and ${out}chart.svg (${minutes.toFixed(1)} min)`,
+  );
   return report;
 }
 
@@ -301,6 +328,11 @@ export function createBenchProgram() {
       "--midge-flag <flag>",
       "extra `deno run` flag for midge, repeatable (e.g. --midge-flag=--cpu-prof)",
       (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      "--midge-config <line>",
+      'extra mosquitto.conf line for midge only, repeatable (e.g. "set_tcp_nodelay true")',
+      (value: string, previous: string[] = []) => [...previous, value],
     );
 }
 
@@ -319,5 +351,6 @@ if (import.meta.main) {
     },
     outDir: flags.out ?? DEFAULT_OUT,
     midgeFlags: flags.midgeFlag ?? [],
+    midgeConfig: flags.midgeConfig ?? [],
   });
 }

@@ -84,7 +84,7 @@ const BATCH = 64;
  * never idles waiting for the publisher, few enough (about 38 KB per subscriber) that queues stay
  * within socket buffers.
  */
-const FAN_OUT_WINDOW = Number(Deno.env.get("FW") ?? 512);
+const FAN_OUT_WINDOW = 512;
 /** Concurrent CONNECTs while opening the idle clients. */
 const CONNECT_CONCURRENCY = 32;
 
@@ -159,10 +159,20 @@ async function measure(
     info: {
       brokerCpuPercent: cpu.broker,
       generatorCpuPercent: cpu.generator,
+      otherCpuPercent: cpu.other,
       brokerPeakRssKiB: readMemory(broker.pid).peakRssKiB,
       seconds,
     },
   };
+}
+
+/** A broker must not deliver more than was published: a check that the counting is sound. */
+function checkDeliveries(flow: Flow): void {
+  if (flow.delivered > flow.expected) {
+    throw new Error(
+      `Cannot trust this run: ${flow.delivered} deliveries counted for ${flow.expected} expected`,
+    );
+  }
 }
 
 /**
@@ -268,8 +278,9 @@ export async function runFanIn(
             await flow.reserve(free, isRunning);
             if (!running) break;
             const offset = (sent % RING) * size;
-            await writeAll(conn, ring.subarray(offset, offset + free * size));
+            // Counted before the write: a PUBACK may be read before the write's promise settles.
             sent += free;
+            await writeAll(conn, ring.subarray(offset, offset + free * size));
           }
         } catch {
           // Closed at the end of the run.
@@ -286,6 +297,7 @@ export async function runFanIn(
       delivered: subScanner.counts[PUBLISH]!,
       acked: ackScanners.reduce((sum, s) => sum + s.counts[PUBACK]!, 0),
     }));
+    checkDeliveries(flow);
     return {
       metrics: { msgPerSec: qos === 0 ? rates.delivered! : rates.acked! },
       info: {
@@ -355,6 +367,7 @@ export async function runFanOut(
     const { rates, info } = await measure(broker, settings, () => ({
       delivered: scanners.reduce((sum, s) => sum + s.counts[PUBLISH]!, 0),
     }));
+    checkDeliveries(flow);
     return {
       metrics: { deliveriesPerSec: rates.delivered! },
       info: { ...info, lost: flow.lost, stalls: flow.stalls },
@@ -477,9 +490,10 @@ export async function runLatency(
       info: {
         brokerCpuPercent: cpu.broker,
         generatorCpuPercent: cpu.generator,
+        otherCpuPercent: cpu.other,
         sentPerSec: sentInWindow / ((to.timeMs - from.timeMs) / 1000),
         samples: count,
-        lost: Math.max(0, sent - received),
+        undeliveredAtEnd: Math.max(0, sent - received),
       },
     };
   } finally {

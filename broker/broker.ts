@@ -23,6 +23,18 @@ import {
   resolveOptions,
 } from "./options.ts";
 import { RetainStore } from "./retain.ts";
+import type { SecurityPolicy } from "./auth/security.ts";
+import { BridgeManager } from "./bridge/bridges.ts";
+import {
+  BrokerMetrics,
+  type BrokerStats,
+  ConnectResult,
+  DisconnectReason,
+  Drop,
+  listenerLabel,
+} from "./metrics/broker_metrics.ts";
+import { serveHttp } from "./metrics/http.ts";
+import { exportToOpenTelemetry, openTelemetryEnabled } from "./metrics/otel.ts";
 import { type InflightMessage, type QueuedMessage, Session } from "./session.ts";
 import type { Store } from "./store/store.ts";
 import { SubscriptionTree } from "./subscriptions.ts";
@@ -40,31 +52,14 @@ export interface ListenOptions {
   hostname?: string;
   /** `mqtt` (default) or `websockets` (MQTT over WebSocket, subprotocol `mqtt`). */
   protocol?: "mqtt" | "websockets";
-  /** Per-listener settings; default from the broker options. */
+  /**
+   * Per-listener settings; default from the broker options. On a `websockets` listener,
+   * `{ metrics: true }` serves `GET /metrics` and `{ dashboard: true }` the web dashboard.
+   */
   settings?: Partial<ListenerSettings>;
 }
 
-/** Counters for `$SYS`, metrics and tests (Mosquitto's meanings). */
-export interface BrokerStats {
-  /** Control packets of any type received from clients. */
-  messagesReceived: number;
-  /** Control packets of any type queued to clients. */
-  messagesSent: number;
-  /** PUBLISH messages routed (from clients, wills and the broker itself). */
-  publishReceived: number;
-  /** PUBLISH packets queued to clients. */
-  publishSent: number;
-  /** Messages not delivered because a client's queue was full or it did not read. */
-  messagesDropped: number;
-  bytesReceived: number;
-  bytesSent: number;
-  /** Connections ever accepted. */
-  connectionsTotal: number;
-  /** Highest number of clients connected at once. */
-  clientsMaximum: number;
-  /** Sessions ended by their expiry interval. */
-  sessionsExpired: number;
-}
+export type { BrokerStats } from "./metrics/broker_metrics.ts";
 
 /**
  * An MQTT 3.1 / 3.1.1 / 5.0 broker.
@@ -91,29 +86,33 @@ export class Broker {
   readonly sessions = new Map<string, Session>();
   /** Open connections, including those that have not sent CONNECT yet. */
   readonly connections = new Set<Connection>();
-  /** Counters. */
-  readonly stats: BrokerStats = {
-    messagesReceived: 0,
-    messagesSent: 0,
-    publishReceived: 0,
-    publishSent: 0,
-    messagesDropped: 0,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionsTotal: 0,
-    clientsMaximum: 0,
-    sessionsExpired: 0,
-  };
+  /**
+   * Counters and gauges: the one registry that `$SYS`, `GET /metrics` and OpenTelemetry read.
+   * The hot path increments its plain fields.
+   */
+  readonly metrics: BrokerMetrics;
   /** Where state is persisted; undefined keeps everything in memory only. */
-  store: Store | undefined;
-  /** Clients connected now (CONNECT accepted, connection open). */
-  clientsConnected = 0;
+  get store(): Store | undefined {
+    return this.#store;
+  }
+
+  set store(store: Store | undefined) {
+    this.#store = store;
+    // Every commit, the store's own included, goes into midge_store_commit_duration_seconds.
+    // (Set by the constructor before the metrics exist, the store is timed once they do.)
+    if (store && this.metrics) this.metrics.timeCommits(store);
+  }
+
+  #store: Store | undefined;
   /** The `$SYS/broker/...` publisher. */
   readonly sys: SysTree;
+  /** Bridges to other brokers (`connection` sections), started and reconciled by applyConfig. */
+  readonly bridges: BridgeManager = new BridgeManager(this);
   /** `Date.now()` when the broker was created, for `$SYS/broker/uptime`. */
   readonly startedAt = Date.now();
   readonly #listeners: BrokerListener[] = [];
   readonly #defaultListener: BrokerListener;
+  #openTelemetry: { stop(): void } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
   #publishingLog = false;
@@ -123,11 +122,15 @@ export class Broker {
     this.options = resolveOptions(options);
     this.store = options.store;
     this.log = options.log ?? getLogger(["midge"]);
+    this.metrics = new BrokerMetrics(this);
+    if (this.#store) this.metrics.timeCommits(this.#store);
     this.sys = new SysTree(this);
     this.#defaultListener = new BrokerListener(
       { protocol: "mqtt", port: 0 },
       defaultListenerSettings(this.options),
     );
+    this.#defaultListener.metrics = this.metrics.direct;
+    if (openTelemetryEnabled()) this.#openTelemetry = exportToOpenTelemetry(this.metrics.registry);
     // Shared subscriptions prefer a member that is online, then round-robin [MQTT-4.8.2-3].
     this.subscriptions = new SubscriptionTree((members, start) => {
       for (let i = 0; i < members.length; i++) {
@@ -137,6 +140,25 @@ export class Broker {
       }
       return start;
     });
+  }
+
+  /** Counters in Mosquitto's `$SYS` meanings: a view of {@linkcode metrics}, for tests and embedders. */
+  get stats(): BrokerStats {
+    return this.metrics.stats;
+  }
+
+  /** Clients connected now (CONNECT accepted, connection open). */
+  get clientsConnected(): number {
+    return this.metrics.clientsConnected;
+  }
+
+  set clientsConnected(value: number) {
+    this.metrics.clientsConnected = value;
+  }
+
+  /** True while some listener serves the dashboard: `$SYS` then carries per-client info for it. */
+  get dashboardEnabled(): boolean {
+    return this.#listeners.some((listener) => listener.settings.dashboard);
   }
 
   /** The sockets that are open, over all listeners. */
@@ -194,7 +216,7 @@ export class Broker {
         port: l.port,
         hostname: l.bindAddress,
         socketDomain: l.socketDomain,
-        noDelay: config.setTcpNodelay,
+        noDelay: true, // see brokerOptionsFromConfig: midge batches its own writes
       },
       settings: listenerSettingsFromConfig(config, l),
     }));
@@ -221,19 +243,44 @@ export class Broker {
       resolveOptions({ ...brokerOptionsFromConfig(config), log: this.options.log }),
     );
     this.sys.restart();
+    // Last, so that bridges see the new limits and security: unchanged ones keep running.
+    await this.bridges.apply(config.bridges ?? []);
+  }
+
+  /**
+   * A listener for the broker's own clients (bridges), bound to no socket: clients handed to
+   * {@linkcode handleTransport} with it get the settings of `listen()` with `settings` over them,
+   * and count with those clients.
+   */
+  internalListener(settings: Partial<ListenerSettings>): BrokerListener {
+    const listener = new BrokerListener(
+      { protocol: "mqtt", port: 0 },
+      { ...defaultListenerSettings(this.options), ...settings },
+    );
+    listener.metrics = this.#defaultListener.metrics;
+    return listener;
+  }
+
+  /** The security policy the broker's own clients are checked against: the first listener's. */
+  get internalClientSecurity(): SecurityPolicy {
+    return (this.#listeners[0] ?? this.#defaultListener).settings.security;
   }
 
   async #openListener(spec: ListenerSpec, settings: ListenerSettings): Promise<BrokerListener> {
     const listener = new BrokerListener(spec, settings);
     let families: ("ipv4" | "ipv6")[];
     try {
-      families = await listener.open((transport, from) => this.handleTransport(transport, from));
+      families = await listener.open(
+        (transport, from) => this.handleTransport(transport, from),
+        (request, from) => this.handleHttp(request, from),
+      );
     } catch (error) {
       if (spec.hostname !== "::1" || !(error instanceof Deno.errors.AddrNotAvailable)) throw error;
       // A host without IPv6 still serves IPv4 in local-only mode, as Mosquitto does.
       this.log.warn(`Warning: Unable to open ipv6 listen socket on port ${spec.port}.`);
       return listener;
     }
+    listener.metrics = this.metrics.listener(listenerLabel(spec.protocol, listener.port));
     for (const family of families) {
       this.log.info(
         `Opening ${family} listen socket on port ${listener.port}` +
@@ -278,14 +325,15 @@ export class Broker {
     if (max >= 0 && from.connectionCount >= max) {
       // Mosquitto's max_connections: refuse at accept time, before any packet.
       this.log.info(`Client connection from ${connection.peer} denied: too many connections.`);
+      this.metrics.connects[ConnectResult.ListenerFull]!++;
       transport.close();
       return connection;
     }
     from.connectionCount++;
-    this.stats.connectionsTotal++;
+    connection.metrics.connections++;
     this.connections.add(connection);
-    if (this.options.verbose) {
-      this.log.debug(`New connection from ${connection.peer} on port ${from.port}.`);
+    if (this.options.connectionMessages) {
+      this.log.info(`New connection from ${connection.peer} on port ${from.port}.`);
     }
     connection.start();
     this.#startTimer();
@@ -293,13 +341,27 @@ export class Broker {
   }
 
   /**
+   * Answers a plain HTTP request to a WebSocket listener: `GET /metrics` with `metrics true`,
+   * the dashboard with `dashboard true` (read live, so a reload switches them). Undefined when
+   * neither applies, and the listener answers as before.
+   */
+  handleHttp(request: Request, listener: BrokerListener): Response | Promise<Response> | undefined {
+    const { metrics, dashboard } = listener.settings;
+    if (!metrics && !dashboard) return undefined;
+    return serveHttp(request, { metrics, dashboard, registry: this.metrics.registry });
+  }
+
+  /**
    * Stops accepting, sends v5 clients DISCONNECT 0x8B (Server shutting down), closes every
    * connection and listener.
    */
   async close(): Promise<void> {
+    // Bridges first, while their internal connections can still end in an orderly way.
+    await this.bridges.stopAll();
     this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#openTelemetry?.stop();
     const listeners = this.#listeners.splice(0);
     await Promise.all(listeners.map((l) => l.close()));
     this.sys.stop();
@@ -329,15 +391,17 @@ export class Broker {
 
   /**
    * Routes a message to every matching subscription and stores it when retained. Returns how
-   * many clients it was delivered or queued to. `fromClient` false keeps the broker's own
-   * `$SYS` messages out of the received-message counters, as Mosquitto does.
+   * many clients it was delivered or queued to. `fromClient` false marks the broker's own
+   * messages (`$SYS`, log lines); received PUBLISH packets are counted where they arrive
+   * (`handlePublish`, per listener and QoS), as Mosquitto counts them.
    */
-  publish(message: Message, fromClient = true): number {
-    if (fromClient) this.stats.publishReceived++;
+  publish(message: Message, _fromClient = true): number {
     if (message.retain && this.options.retainAvailable) {
       const retained = compactMessage(message);
       this.retained.set(retained);
-      this.store?.putRetained(retained);
+      // `$SYS` is the broker's own state, republished after a restart: not saved, as in
+      // Mosquitto's persist_write.c (and not worth a write every sys_interval).
+      if (!retained.topic.startsWith("$SYS/")) this.store?.putRetained(retained);
     }
     const { deliveries, shared } = this.subscriptions.match(message.topic, message.origin);
     const count = deliveries.length + shared.length;
@@ -348,10 +412,9 @@ export class Broker {
       for (const delivery of list) {
         const session = this.sessions.get(delivery.clientId);
         if (!session) continue;
-        if (
-          session.security.restrictsRead &&
-          !session.security.canRead(session.identity, message.topic)
-        ) continue;
+        // The listener's live policy while connected, so a reloaded ACL applies at once.
+        const security = session.connection?.listener.settings.security ?? session.security;
+        if (security.restrictsRead && !security.canRead(session.identity, message.topic)) continue;
         this.deliver(
           session,
           {
@@ -443,7 +506,7 @@ export class Broker {
       if (connection.outgoingBytes > this.options.maxOutgoingBytes) {
         // A slow reader must not stall anyone else: its QoS 0 messages go, counted.
         connection.droppedQos0++;
-        this.stats.messagesDropped++;
+        this.metrics.dropped[Drop.SlowReader]!++;
         return;
       }
       this.#sendPublish(connection, item, 0, false, cache, now);
@@ -462,25 +525,24 @@ export class Broker {
     if (!connection || connection.state !== "connected") return;
     const limit = this.#inflightLimit(connection);
     const now = Date.now();
-    let taken = 0;
     const queue = session.queue;
-    while (taken < queue.length) {
-      const item = queue[taken] as QueuedMessage;
+    for (let item = queue.peek(); item !== undefined; item = queue.peek()) {
       if (item.qos > 0 && session.inflight.size >= limit) break;
-      taken++;
+      queue.shift();
       session.queuedBytes -= item.message.payload.length;
       const persisted = item.seq !== undefined && this.persists(session);
       if (isExpired(item.message, now) || item.qos === 0) {
         if (persisted) this.store!.deleteDelivery(session.clientId, item.seq!);
         if (item.qos === 0 && !isExpired(item.message, now)) {
           this.#sendPublish(connection, item, 0, false, undefined, now);
+        } else {
+          this.metrics.dropped[Drop.Expired]!++;
         }
         continue;
       }
       // Same seq: the queued row becomes the in-flight row, so order survives a restart.
       this.#sendInflight(session, connection, item, undefined, now);
     }
-    if (taken > 0) session.queue = queue.slice(taken);
   }
 
   /**
@@ -564,7 +626,7 @@ export class Broker {
       maxQueuedBytes > 0 && session.queuedBytes + item.message.payload.length > maxQueuedBytes
     ) {
       session.droppedMessages++;
-      this.stats.messagesDropped++;
+      this.metrics.dropped[Drop.QueueFull]!++;
       return;
     }
     const queued = {
@@ -707,9 +769,10 @@ export class Broker {
       return;
     }
     const persists = this.persists(session);
+    // Not compacted: an in-flight message lives for one round trip (the queue and the retained
+    // store, which keep messages for long, compact them).
     const inflight: InflightMessage = {
       ...item,
-      message: compactMessage(item.message),
       packetId,
       state: "publish",
       seq: item.seq ?? (persists ? session.nextSeq++ : undefined),
@@ -759,14 +822,17 @@ export class Broker {
       );
       if (shareable) cache[slot] = bytes;
     }
-    if (bytes.length > connection.clientMaximumPacketSize) return false;
+    if (bytes.length > connection.clientMaximumPacketSize) {
+      this.metrics.dropped[Drop.TooLarge]!++;
+      return false;
+    }
     if (qos > 0) {
       if (shareable) bytes = bytes.slice();
       setPublishPacketId(bytes, packetId);
       if (dup) setPublishDup(bytes, true);
     }
     if (aliasIsNew) connection.outboundAliases.set(message.topic, alias);
-    this.stats.publishSent++;
+    connection.metrics.publishSent[qos]!++;
     if (this.options.verbose) {
       this.log.debug(
         `Sending PUBLISH to ${connection.clientId} (d${dup ? 1 : 0}, q${qos}, r${
@@ -825,6 +891,7 @@ export class Broker {
   /** Once a second: keepalive, connect and stuck-client timeouts, will delays, session expiry. */
   #tick(): void {
     const now = Date.now();
+    this.metrics.sampleEventLoop(now);
     const { connectTimeout, stuckClientTimeout, maxOutgoingBytes } = this.options;
     for (const connection of this.connections) {
       if (connection.state === "new") {
@@ -842,6 +909,7 @@ export class Broker {
         if (connection.overBoundSince === 0) connection.overBoundSince = now;
         else if (now - connection.overBoundSince > stuckClientTimeout * 1000) {
           this.log.info(`Client ${connection.clientId} is not reading, disconnecting.`);
+          connection.disconnectReason = DisconnectReason.SlowReader;
           connection.destroy();
         }
       } else {
@@ -856,8 +924,14 @@ export class Broker {
         this.store?.deleteWill(session.clientId);
         this.publishWill(session.clientId, will);
       }
-      if (session.expiresAt() <= now) {
-        this.stats.sessionsExpired++;
+      // `persistent_client_expiration` caps every session's expiry, as Mosquitto's
+      // session_expiry.c does; it is what ends 3.1.1 sessions, which never expire by themselves.
+      const cap = this.options.persistentClientExpiration;
+      const expiresAt = cap > 0
+        ? Math.min(session.expiresAt(), session.disconnectedAt + cap * 1000)
+        : session.expiresAt();
+      if (expiresAt <= now) {
+        this.metrics.sessionsExpired++;
         this.endSession(session);
       }
     }

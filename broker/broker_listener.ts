@@ -6,9 +6,12 @@
  * @module
  */
 
+import { listenerLabel, ListenerMetrics } from "./metrics/broker_metrics.ts";
 import type { ListenerSettings } from "./options.ts";
 import type { RunningListener } from "./listeners/listener.ts";
 import { listenTcp } from "./listeners/tcp.ts";
+import { listenTls, type TlsRunningListener, type TlsSettings } from "./listeners/tls.ts";
+import { getBrokerLogger } from "./log.ts";
 import { listenWebSocket } from "./listeners/websocket.ts";
 import type { Transport } from "./transport.ts";
 
@@ -35,18 +38,81 @@ export function listenerKey(spec: ListenerSpec): string {
 export class BrokerListener {
   readonly key: string;
   readonly spec: ListenerSpec;
-  /** Changed in place by a reload; connections read it when they need it. */
-  settings: ListenerSettings;
+  #settings: ListenerSettings;
   /** Bound sockets: one, or two for loopback pairs and IPv4+IPv6 without dual stack. */
   sockets: RunningListener[] = [];
   /** Clients connected through this listener, for `max_connections`. */
   connectionCount = 0;
+  /**
+   * Its counters; the broker swaps in the registry's once the port is known, so that a listener
+   * reopened on the same port continues the same counts.
+   */
+  metrics: ListenerMetrics;
 
   /** Describes a listener; {@linkcode open} binds it. */
   constructor(spec: ListenerSpec, settings: ListenerSettings) {
     this.key = listenerKey(spec);
     this.spec = spec;
-    this.settings = settings;
+    this.#settings = settings;
+    this.metrics = new ListenerMetrics(listenerLabel(spec.protocol, spec.port));
+  }
+
+  /**
+   * Changed in place by a reload; connections read it when they need it. New TLS settings
+   * (renewed certificates) apply to new connections at once: an MQTT TLS listener swaps them in
+   * place and keeps its clients; otherwise the port is bound again, and WebSocket clients are
+   * dropped then, since `Deno.serve` can neither swap certificates nor release its port while
+   * they are connected.
+   */
+  get settings(): ListenerSettings {
+    return this.#settings;
+  }
+
+  set settings(settings: ListenerSettings) {
+    const before = this.#settings.tls;
+    this.#settings = settings;
+    if (this.#reopen !== undefined && !sameTls(before, settings.tls)) this.#applyTls(settings.tls);
+  }
+
+  /** Settles once a rebind for new TLS settings is done (tests wait for it). */
+  get tlsUpdated(): Promise<void> {
+    return this.#rebinding;
+  }
+
+  #reopen: (() => Promise<unknown>) | undefined;
+  #rebinding: Promise<void> = Promise.resolve();
+  #rebindPort: number | undefined;
+  #tlsSockets: TlsRunningListener[] = [];
+  #webSockets: { shutdown(): Promise<void> }[] = [];
+
+  #applyTls(tls: TlsSettings | undefined): void {
+    const inPlace = tls !== undefined && this.spec.protocol === "mqtt" &&
+      this.#tlsSockets.length === this.sockets.length &&
+      this.#tlsSockets.every((socket) => socket.reconfigure(tls));
+    if (inPlace) return;
+    const reopen = this.#reopen;
+    if (reopen === undefined) return;
+    this.#rebinding = this.#rebinding.then(async () => {
+      const port = this.port;
+      const old = this.sockets;
+      const webSockets = this.#webSockets;
+      this.sockets = [];
+      this.#tlsSockets = [];
+      this.#webSockets = [];
+      await Promise.all(old.map((socket) => socket.close()));
+      await Promise.all(webSockets.map((socket) => socket.shutdown()));
+      this.#rebindPort = port;
+      try {
+        await reopen();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        getBrokerLogger().error(
+          `Error: Cannot reopen the listener on port ${port} with its new TLS settings: ${message}`,
+        );
+      } finally {
+        this.#rebindPort = undefined;
+      }
+    });
   }
 
   /** The port actually bound (the requested one unless it was 0). */
@@ -58,17 +124,47 @@ export class BrokerListener {
    * Binds the sockets. Every interface means `::` with dual stack (one socket serving IPv4 and
    * IPv6, since Linux refuses `0.0.0.0` and `::` on one port otherwise), or `0.0.0.0` on a host
    * without IPv6. Returns the address families served, for Mosquitto's "Opening ipv4 listen
-   * socket" lines.
+   * socket" lines. A WebSocket listener hands plain HTTP requests to `onRequest` (undefined
+   * from it keeps the default answer).
    */
-  async open(onTransport: (transport: Transport, listener: BrokerListener) => void): Promise<
-    ("ipv4" | "ipv6")[]
-  > {
+  async open(
+    onTransport: (transport: Transport, listener: BrokerListener) => void,
+    onRequest?: (
+      request: Request,
+      listener: BrokerListener,
+    ) => Response | Promise<Response> | undefined,
+  ): Promise<("ipv4" | "ipv6")[]> {
     const { spec } = this;
+    this.#reopen = () => this.open(onTransport, onRequest);
     const accept = (transport: Transport) => onTransport(transport, this);
-    const bind = async (hostname: string, port: number) => {
-      const socket = spec.protocol === "websockets"
-        ? await listenWebSocket({ hostname, port, onTransport: accept })
-        : listenTcp({ hostname, port, onTransport: accept, noDelay: spec.noDelay });
+    const answer = onRequest && ((request: Request) => onRequest(request, this));
+    const tls = this.#settings.tls;
+    const bind = async (hostname: string, requested: number) => {
+      const port = this.#rebindPort ?? requested;
+      let socket: RunningListener;
+      if (spec.protocol === "websockets") {
+        const ws = await listenWebSocket({
+          hostname,
+          port,
+          onTransport: accept,
+          onRequest: answer,
+          tls,
+        });
+        this.#webSockets.push(ws);
+        socket = ws;
+      } else if (tls !== undefined) {
+        const secure = await listenTls({
+          hostname,
+          port,
+          tls,
+          onTransport: accept,
+          noDelay: spec.noDelay,
+        });
+        this.#tlsSockets.push(secure);
+        socket = secure;
+      } else {
+        socket = listenTcp({ hostname, port, onTransport: accept, noDelay: spec.noDelay });
+      }
       this.sockets.push(socket);
       return socket;
     };
@@ -107,4 +203,14 @@ export class BrokerListener {
   async close(): Promise<void> {
     await Promise.all(this.sockets.map((socket) => socket.close()));
   }
+}
+
+/** Whether two TLS settings serve the same way (a reload re-reads the files into new objects). */
+function sameTls(a: TlsSettings | undefined, b: TlsSettings | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return a.cert === b.cert && a.key === b.key && a.ca.join("\n") === b.ca.join("\n") &&
+    a.requireCertificate === b.requireCertificate && a.minVersion === b.minVersion &&
+    a.useIdentityAsUsername === b.useIdentityAsUsername &&
+    a.useSubjectAsUsername === b.useSubjectAsUsername;
 }

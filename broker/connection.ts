@@ -28,6 +28,11 @@ import { handlePingreq } from "./handlers/handle_pingreq.ts";
 import { handlePublish } from "./handlers/handle_publish.ts";
 import { handleSubscribe } from "./handlers/handle_subscribe.ts";
 import { handleUnsubscribe } from "./handlers/handle_unsubscribe.ts";
+import {
+  DisconnectReason,
+  disconnectReasonOf,
+  type ListenerMetrics,
+} from "./metrics/broker_metrics.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import type { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -43,6 +48,15 @@ export class Connection {
   readonly transport: Transport;
   /** The listener that accepted it: its port and live settings. */
   readonly listener: BrokerListener;
+  /** Its listener's counters, incremented in place. */
+  readonly metrics: ListenerMetrics;
+  /** `Date.now()` when CONNECT was accepted; 0 before. */
+  connectedAt = 0;
+  /**
+   * Why the connection ends, a {@linkcode DisconnectReason} for metrics; -1 until known (a close
+   * with no reason recorded is a lost connection). The first reason recorded wins.
+   */
+  disconnectReason = -1;
   state: ConnectionState = "new";
   /** Protocol level from CONNECT; 4 until then. */
   version: ProtocolVersion = 4;
@@ -74,6 +88,11 @@ export class Connection {
   overBoundSince = 0;
   /** True when the will is to be published when the connection ends. */
   publishWillOnClose = true;
+  /**
+   * An MQTT 3.x client that announced itself as a bridge (Mosquitto's `try_private`): it is not
+   * sent back its own messages, and it gets RETAIN as published, as Mosquitto treats bridges.
+   */
+  isBridge = false;
 
   readonly #framer: Framer;
   #pending: Uint8Array[] = [];
@@ -82,12 +101,15 @@ export class Connection {
   #writing = false;
   #flushScheduled = false;
   #closeAfterFlush = false;
+  /** True while an asynchronous CONNECT (password check) is pending. */
+  #authenticating = false;
 
   /** Wraps `transport`; call {@linkcode start} to begin reading. */
   constructor(broker: Broker, transport: Transport, listener: BrokerListener) {
     this.broker = broker;
     this.transport = transport;
     this.listener = listener;
+    this.metrics = listener.metrics;
     this.createdAt = this.lastActivity = Date.now();
     // Without a configured limit, a whole packet may be as large as the largest Remaining Length
     // (256 MiB): a header announcing more is refused with 0x95 before any body is buffered.
@@ -143,7 +165,7 @@ export class Connection {
    */
   sendBytes(bytes: Uint8Array): void {
     if (this.state === "closed" || this.#closeAfterFlush) return;
-    this.broker.stats.messagesSent++;
+    this.metrics.packetsSent++;
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     if (!this.#writing && !this.#flushScheduled) {
@@ -158,6 +180,7 @@ export class Connection {
    */
   disconnect(reasonCode: number, reason?: string): void {
     if (this.state === "closing" || this.state === "closed") return;
+    if (this.disconnectReason < 0) this.disconnectReason = disconnectReasonOf(reasonCode);
     if (this.version === 5 && this.state === "connected") {
       // Codes that only CONNACK may carry (e.g. 0x8C) become Protocol Error [MQTT-3.14.2-1].
       if (!isReasonCodeAllowed(PacketType.Disconnect, reasonCode)) {
@@ -179,6 +202,7 @@ export class Connection {
   /** Answers a CONNECT with a refusal and closes: v5 reason code or v3 return code. */
   refuseConnect(reasonCode: number, reason?: string): void {
     if (this.state !== "new") return;
+    this.broker.metrics.connectRefused(reasonCode);
     const code = this.version === 5
       ? isReasonCodeAllowed(PacketType.Connack, reasonCode)
         ? reasonCode
@@ -214,10 +238,10 @@ export class Connection {
   #receive(chunk: Uint8Array): void {
     if (this.state === "closing" || this.state === "closed") return;
     this.lastActivity = Date.now();
-    const stats = this.broker.stats;
-    stats.bytesReceived += chunk.length;
+    const metrics = this.metrics;
+    metrics.bytesReceived += chunk.length;
     if (
-      this.state === "new" && this.#framer.bufferedBytes === 0 &&
+      this.state === "new" && !this.#authenticating && this.#framer.bufferedBytes === 0 &&
       (chunk[0] as number) >> 4 !== PACKET_CONNECT
     ) {
       // [MQTT-3.1.0-1]: the first byte already tells; do not buffer a non-CONNECT's body.
@@ -226,28 +250,53 @@ export class Connection {
       return;
     }
     this.#framer.push(chunk);
+    // While CONNECT's password is being checked, later packets wait in the framer.
+    if (!this.#authenticating) this.#processFrames();
+  }
+
+  /** Handles every complete frame buffered, until one needs to wait (an async CONNECT). */
+  #processFrames(): void {
+    const metrics = this.metrics;
     try {
       for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {
         if (this.state === "new" && frame.header >> 4 !== PACKET_CONNECT) {
           // [MQTT-3.1.0-1]: the first packet must be CONNECT; no CONNACK to a non-client.
           throw new ProtocolError(ReasonCode.ProtocolError, "Expected CONNECT as the first packet");
         }
-        stats.messagesReceived++;
-        this.#dispatch(decodePacket(frame, this.version));
+        metrics.packetsReceived++;
+        const pending = this.#dispatch(decodePacket(frame, this.version));
+        if (pending !== undefined) {
+          this.#authenticating = true;
+          pending.then(this.#resume, (error) => {
+            this.#authenticating = false;
+            this.#failSafely(error);
+          });
+          return;
+        }
         if (this.state !== "new" && this.state !== "connected") return;
       }
     } catch (error) {
-      try {
-        this.#fail(error);
-      } catch (failure) {
-        // The error path itself must never throw into the transport.
-        this.broker.log.error(`Internal error while closing client ${this.logName}: ${failure}`);
-        this.destroy();
-      }
+      this.#failSafely(error);
     }
   }
 
-  #dispatch(packet: Packet): void {
+  #resume = (): void => {
+    this.#authenticating = false;
+    if (this.state === "new" || this.state === "connected") this.#processFrames();
+  };
+
+  #failSafely(error: unknown): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    try {
+      this.#fail(error);
+    } catch (failure) {
+      // The error path itself must never throw into the transport.
+      this.broker.log.error(`Internal error while closing client ${this.logName}: ${failure}`);
+      this.destroy();
+    }
+  }
+
+  #dispatch(packet: Packet): void | Promise<void> {
     switch (packet.type) {
       case "connect":
         if (this.state !== "new") {
@@ -295,9 +344,11 @@ export class Connection {
       message = error instanceof Error ? error.message : String(error);
       this.broker.log.error(`Internal error on client ${this.logName}: ${message}`);
     }
-    this.broker.log.info(
-      `Client ${this.logName} disconnected: ${message} (${reasonCodeName(reasonCode)}).`,
-    );
+    if (!(error instanceof ProtocolError && error.logged)) {
+      this.broker.log.info(
+        `Client ${this.logName} disconnected: ${message} (${reasonCodeName(reasonCode)}).`,
+      );
+    }
     if (this.state === "new") {
       // A CONNECT we could not accept: answer it when we know enough of it to answer in kind.
       if (
@@ -338,7 +389,7 @@ export class Connection {
       }
     }
     this.#pending = [];
-    this.broker.stats.bytesSent += chunk.length;
+    this.metrics.bytesSent += chunk.length;
     this.#writingBytes = this.#pendingBytes;
     this.#pendingBytes = 0;
     this.#writing = true;
@@ -369,6 +420,10 @@ export class Connection {
     const wasConnected = this.session !== undefined && this.session.connection === this;
     const orderly = this.state === "closing";
     this.state = "closed";
+    if (this.connectedAt !== 0) {
+      const reason = this.disconnectReason;
+      this.broker.metrics.disconnects[reason < 0 ? DisconnectReason.ConnectionLost : reason]!++;
+    }
     this.#pending = [];
     this.#pendingBytes = 0;
     if (!orderly && wasConnected) {

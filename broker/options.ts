@@ -6,6 +6,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import { OpenSecurity, type SecurityPolicy } from "./auth/security.ts";
+import type { TlsSettings } from "./listeners/tls.ts";
 import type { Store } from "./store/store.ts";
 
 /** Settings of a {@linkcode Broker}; every field is optional and defaults as Mosquitto 2.0 does. */
@@ -48,8 +49,13 @@ export interface BrokerOptions {
   maxOutgoingBytes?: number;
   /** Seconds a client may stay over `maxOutgoingBytes` before it is disconnected (30). */
   stuckClientTimeout?: number;
-  /** Seconds a new connection has to send CONNECT (20). */
+  /** Seconds a new connection has to send CONNECT (20; `connect_timeout`, midge only). */
   connectTimeout?: number;
+  /**
+   * Resident memory in bytes above which new clients are refused (0x89 Server busy) and incoming
+   * PUBLISHes dropped (QoS 1/2 answered 0x97 Quota exceeded) (`memory_limit`, 0 = no limit).
+   */
+  memoryLimit?: number;
   /** Let clients connect without a user name on listeners opened by `listen()` (true). */
   allowAnonymous?: boolean;
   /**
@@ -63,6 +69,12 @@ export interface BrokerOptions {
   upgradeOutgoingQos?: boolean;
   /** Disable Nagle's algorithm on client sockets (`set_tcp_nodelay`; midge default true). */
   setTcpNodelay?: boolean;
+  /**
+   * Seconds a disconnected session lasts at most, whatever its own expiry interval — so also
+   * 3.1.1 clean-session-false sessions, which never expire otherwise
+   * (`persistent_client_expiration`; 0 = no limit).
+   */
+  persistentClientExpiration?: number;
 }
 
 /**
@@ -82,6 +94,16 @@ export interface ListenerSettings {
   maxConnections: number;
   /** Authentication and authorisation for clients of this listener. */
   security: SecurityPolicy;
+  /** Serve TLS (MQTT) or wss (WebSockets) with these certificates (`certfile`, `keyfile`, ...). */
+  tls?: TlsSettings;
+  /** Replace each client's id with its user name (`use_username_as_clientid`, false). */
+  useUsernameAsClientId?: boolean;
+  /** Only client ids starting with this may connect (`clientid_prefixes`). */
+  clientIdPrefix?: string;
+  /** WebSocket listeners: answer `GET /metrics` in the Prometheus text format (`metrics`, false). */
+  metrics: boolean;
+  /** WebSocket listeners: serve the web dashboard at `/` (`dashboard`, false). */
+  dashboard: boolean;
 }
 
 /** {@linkcode BrokerOptions} with every default filled in. */
@@ -98,6 +120,8 @@ export function defaultListenerSettings(options: ResolvedOptions): ListenerSetti
     topicAliasMaximum: options.topicAliasMaximum,
     maxConnections: -1,
     security: new OpenSecurity(options.allowAnonymous),
+    metrics: false,
+    dashboard: false,
   };
 }
 
@@ -123,10 +147,12 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
     maxOutgoingBytes: options.maxOutgoingBytes ?? 1024 * 1024,
     stuckClientTimeout: options.stuckClientTimeout ?? 30,
     connectTimeout: options.connectTimeout ?? 20,
+    memoryLimit: options.memoryLimit ?? 0,
     allowAnonymous: options.allowAnonymous ?? true,
     sysInterval: options.sysInterval ?? 0,
     allowDuplicateMessages: options.allowDuplicateMessages ?? false,
     upgradeOutgoingQos: options.upgradeOutgoingQos ?? false,
     setTcpNodelay: options.setTcpNodelay ?? true,
+    persistentClientExpiration: options.persistentClientExpiration ?? 0,
   };
 }

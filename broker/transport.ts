@@ -16,12 +16,22 @@ export interface TransportSink {
   onClose(error?: unknown): void;
 }
 
+/** The verified certificate a client presented over TLS (`require_certificate true`). */
+export interface PeerCertificate {
+  /** The first common name (CN) of the subject; `use_identity_as_username` takes it. */
+  readonly commonName: string | undefined;
+  /** The subject in RFC 2253 form, e.g. `CN=alice,O=house`; `use_subject_as_username` takes it. */
+  readonly subject: string;
+}
+
 /** A bidirectional byte stream to one client. */
 export interface Transport {
   /** Peer address for log lines, e.g. `127.0.0.1` or `::1`. */
   readonly remoteAddress: string;
   /** Peer port, 0 when unknown. */
   readonly remotePort: number;
+  /** The client's verified TLS certificate, on TLS listeners that request one. */
+  readonly peerCertificate?: PeerCertificate;
   /** Starts reading; `sink` gets every chunk and then one `onClose`. Called once. */
   start(sink: TransportSink): void;
   /**

@@ -28,6 +28,19 @@ import { describePacket, type Direction } from "./debug.ts";
 import { ConnectionRefusedError, MqttConnectionError, reasonString } from "./errors.ts";
 import { MessageQueue } from "./message_queue.ts";
 
+/**
+ * A byte stream the client speaks MQTT over. `Deno.Conn` (TCP, TLS) fits; the broker's bridges
+ * use an in-memory one to reach their own broker.
+ */
+export interface ClientStream {
+  /** Reads into `buffer`; resolves with the number of bytes read, or null at the end. */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes some of `bytes` (the client never reuses a buffer it has written); resolves with how many. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Closes the stream; a pending read then resolves with null or rejects. */
+  close(): void;
+}
+
 /** Options of {@linkcode MqttClient}. */
 export interface MqttClientOptions {
   /** Broker host name or address (default `localhost`). */
@@ -54,6 +67,30 @@ export interface MqttClientOptions {
   connectTimeoutMs?: number;
   /** Receives one line per packet in libmosquitto's `-d` wording, e.g. for `midge pub -d`. */
   debug?: (line: string) => void;
+  /**
+   * Opens the byte stream instead of a TCP connection to `hostname`:`port` (e.g. TLS with
+   * `Deno.connectTls`, or an in-memory pipe). Its errors reject {@linkcode MqttClient.connect}
+   * with an {@linkcode MqttConnectionError} whose `cause` is the original error.
+   */
+  dial?: () => Promise<ClientStream>;
+  /**
+   * Acknowledge incoming QoS 1/2 messages only when {@linkcode MqttClient.acknowledge} is called
+   * (default false: PUBACK / PUBREC go out as messages arrive). A bridge acknowledges a message
+   * once it has passed it on, so that nothing acknowledged can be lost.
+   */
+  manualAck?: boolean;
+  /**
+   * Announce the client as a bridge (Mosquitto's `try_private`): the CONNECT's protocol level
+   * gets the 0x80 bit. Only for MQTT 3.1 / 3.1.1; a server that does not know it refuses with
+   * "unacceptable protocol version".
+   */
+  bridge?: boolean;
+  /**
+   * Largest packet this client sends, in bytes, below any Maximum Packet Size the server sets
+   * (Mosquitto's `bridge_max_packet_size`). A larger PUBLISH is refused by
+   * {@linkcode MqttClient.publish} with an error, the connection staying open.
+   */
+  maximumOutgoingPacketSize?: number;
 }
 
 /** A message delivered to the client. */
@@ -77,6 +114,18 @@ export interface PublishOptions {
   retain?: boolean;
   /** PUBLISH properties (MQTT 5 only). */
   properties?: Properties;
+  /**
+   * Packet identifier to use for a QoS 1/2 message instead of a new one: to send again, with
+   * `dup`, a message that was in flight when the previous connection of a resumed session ended
+   * [MQTT-4.4.0-1]. It must not be in use on this connection.
+   */
+  packetId?: number;
+  /** Set the DUP flag (a re-delivery, [MQTT-3.3.1-1]). */
+  dup?: boolean;
+  /** Called with the packet identifier once the PUBLISH is written (QoS 1/2). */
+  onPacketId?: (packetId: number) => void;
+  /** QoS 2: called when the PUBREC accepted the message, before PUBREL goes out. */
+  onReceived?: () => void;
 }
 
 /** The outcome of a publish once its acknowledgement flow is complete. */
@@ -116,6 +165,8 @@ type AwaitedAck = "puback" | "pubrec" | "pubcomp" | "suback" | "unsuback";
 
 interface PendingRequest {
   awaiting: AwaitedAck;
+  /** QoS 2 publish: called when its PUBREC accepted it. */
+  onReceived?: () => void;
   resolve: (packet: AckPacket | SubackPacket | UnsubackPacket) => void;
   reject: (error: Error) => void;
 }
@@ -167,7 +218,7 @@ export class MqttClient implements AsyncDisposable {
   readonly #version: ProtocolVersion;
   #clientId: string;
   #state: State = "idle";
-  #conn: Deno.TcpConn | undefined;
+  #conn: ClientStream | undefined;
   readonly #framer = new Framer();
   #writeChain: Promise<void> = Promise.resolve();
   #lastSent = 0;
@@ -179,12 +230,16 @@ export class MqttClient implements AsyncDisposable {
   #nextPacketId = 1;
   /** QoS 2 packet identifiers received and not yet released by PUBREL [MQTT-4.3.3-8]. */
   readonly #incomingQos2 = new Set<number>();
+  /** With `manualAck`: QoS 1/2 packet identifiers delivered and not acknowledged yet. */
+  readonly #unacknowledged = new Set<number>();
+  /** Identifiers asked for by `publish({ packetId })` that are not registered yet. */
+  readonly #reservedIds = new Set<number>();
   readonly #inboundAliases = new Map<number, string>();
 
   #inflight = 0;
   #inflightMaximum = 65535;
   #slotWaiters: (() => void)[] = [];
-  #serverMaximumPacketSize = Infinity;
+  #serverMaximumPacketSize: number;
   #maximumQoS: QoS = 2;
   #retainAvailable = true;
 
@@ -204,6 +259,7 @@ export class MqttClient implements AsyncDisposable {
     this.#options = options;
     this.#version = options.protocolVersion ?? 4;
     this.#clientId = options.clientId ?? (this.#version === 5 ? "" : randomClientId());
+    this.#serverMaximumPacketSize = options.maximumOutgoingPacketSize || Infinity;
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
@@ -235,6 +291,16 @@ export class MqttClient implements AsyncDisposable {
     return this.#serverDisconnect;
   }
 
+  /** The broker's Maximum QoS (MQTT 5 CONNACK; 2 otherwise). */
+  get maximumQoS(): QoS {
+    return this.#maximumQoS;
+  }
+
+  /** False when the broker said Retain Available 0 (MQTT 5 CONNACK). */
+  get retainAvailable(): boolean {
+    return this.#retainAvailable;
+  }
+
   /**
    * Opens the TCP connection, sends CONNECT and waits for the CONNACK. Throws
    * {@linkcode MqttConnectionError} when the broker cannot be reached and
@@ -257,13 +323,23 @@ export class MqttClient implements AsyncDisposable {
       });
       // A failure before the CONNACK is awaited must not count as unhandled.
       connack.catch(() => {});
-      let conn: Deno.TcpConn;
-      try {
-        conn = await Deno.connect({
+      let conn: ClientStream;
+      const dialing = options.dial !== undefined ? options.dial() : (async () => {
+        const tcp = await Deno.connect({
           hostname: options.hostname ?? "localhost",
           port: options.port ?? 1883,
         });
+        tcp.setNoDelay(true);
+        return tcp;
+      })();
+      try {
+        // The timeout covers opening the connection too (a TLS handshake that never ends).
+        conn = await Promise.race([dialing, connack.then(() => dialing)]);
       } catch (error) {
+        if (this.#finished) {
+          dialing.then((late) => late.close(), () => {});
+          throw this.#closeError ?? new MqttConnectionError("Connection closed");
+        }
         const failure = new MqttConnectionError(networkMessage(error), { cause: error });
         this.#fail(failure);
         throw failure;
@@ -273,7 +349,6 @@ export class MqttClient implements AsyncDisposable {
         throw this.#closeError ?? new MqttConnectionError("Connection closed");
       }
       this.#conn = conn;
-      conn.setNoDelay(true);
       this.#readLoop(conn);
       this.#send(this.#connectPacket());
       const packet = await connack;
@@ -322,7 +397,7 @@ export class MqttClient implements AsyncDisposable {
       payload: typeof payload === "string" ? new TextEncoder().encode(payload) : payload,
       qos,
       retain,
-      dup: false,
+      dup: options.dup ?? false,
     };
     if (properties !== undefined) packet.properties = properties;
     if (qos === 0) {
@@ -330,14 +405,31 @@ export class MqttClient implements AsyncDisposable {
       this.#assertOpen("publish");
       return { reasonCode: 0 };
     }
-    await this.#acquireSlot();
+    const wanted = options.packetId;
+    if (wanted !== undefined) {
+      if (this.#pending.has(wanted) || this.#reservedIds.has(wanted)) {
+        throw new Error(`Cannot publish with packet identifier ${wanted}: it is in use`);
+      }
+      // Reserved at once, so that no publish or subscribe started later takes it meanwhile.
+      this.#reservedIds.add(wanted);
+    }
+    try {
+      await this.#acquireSlot();
+    } finally {
+      if (wanted !== undefined) this.#reservedIds.delete(wanted);
+    }
     try {
       this.#assertConnected("publish");
-      const packetId = this.#allocatePacketId();
+      const packetId = wanted ?? this.#allocatePacketId();
       packet.packetId = packetId;
       const bytes = this.#encode(packet);
       const acked = this.#await(packetId, qos === 1 ? "puback" : "pubrec");
+      if (options.onReceived !== undefined) {
+        const pending = this.#pending.get(packetId);
+        if (pending !== undefined) pending.onReceived = options.onReceived;
+      }
       this.#write(bytes, packet);
+      options.onPacketId?.(packetId);
       const ack = await acked as AckPacket;
       const result: PublishResult = { packetId, reasonCode: ack.reasonCode ?? 0 };
       if (ack.properties !== undefined) result.properties = ack.properties;
@@ -396,6 +488,35 @@ export class MqttClient implements AsyncDisposable {
     const acked = this.#await(packetId, "unsuback");
     this.#write(bytes, packet);
     return await acked as UnsubackPacket;
+  }
+
+  /**
+   * Sends PUBREL for a QoS 2 message whose PUBREC arrived on an earlier connection of a resumed
+   * session [MQTT-4.4.0-1], and resolves with the PUBCOMP. The identifier stays in use until then.
+   */
+  release(packetId: number): Promise<AckPacket> {
+    this.#assertConnected("release");
+    if (this.#pending.has(packetId) || this.#reservedIds.has(packetId)) {
+      throw new Error(`Cannot release packet identifier ${packetId}: it is in use`);
+    }
+    const done = this.#await(packetId, "pubcomp") as Promise<AckPacket>;
+    this.#sendAck("pubrel", packetId);
+    return done;
+  }
+
+  /**
+   * With `manualAck`: acknowledges a QoS 1 (PUBACK) or QoS 2 (PUBREC) message delivered by this
+   * client; `reasonCode` (MQTT 5) 0x80 or more refuses it. Does nothing for QoS 0, for a message
+   * already acknowledged, or once the connection is gone (the broker then sends it again).
+   */
+  acknowledge(message: ReceivedMessage, reasonCode = 0): void {
+    const packetId = message.packetId;
+    if (packetId === undefined || !this.#unacknowledged.delete(packetId)) return;
+    if (this.#state !== "connected") return;
+    const ack: AckPacket = { type: message.qos === 1 ? "puback" : "pubrec", packetId };
+    if (this.#version === 5) ack.reasonCode = reasonCode;
+    if (message.qos === 2 && reasonCode >= 0x80) this.#incomingQos2.delete(packetId);
+    this.#send(ack);
   }
 
   /**
@@ -473,6 +594,7 @@ export class MqttClient implements AsyncDisposable {
       packet.will = will;
     }
     if (this.#version === 5 && o.properties !== undefined) packet.properties = o.properties;
+    if (o.bridge) packet.bridge = true;
     return packet;
   }
 
@@ -482,7 +604,9 @@ export class MqttClient implements AsyncDisposable {
     const p = connack.properties;
     if (p?.assignedClientIdentifier !== undefined) this.#clientId = p.assignedClientIdentifier;
     if (p?.receiveMaximum !== undefined) this.#inflightMaximum = p.receiveMaximum;
-    if (p?.maximumPacketSize !== undefined) this.#serverMaximumPacketSize = p.maximumPacketSize;
+    if (p?.maximumPacketSize !== undefined && p.maximumPacketSize < this.#serverMaximumPacketSize) {
+      this.#serverMaximumPacketSize = p.maximumPacketSize;
+    }
     if (p?.maximumQoS !== undefined) this.#maximumQoS = p.maximumQoS as QoS;
     if (p?.retainAvailable === 0) this.#retainAvailable = false;
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
@@ -491,7 +615,7 @@ export class MqttClient implements AsyncDisposable {
     if (this.#keepaliveMs > 0) this.#armKeepalive(this.#keepaliveMs);
   }
 
-  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+  async #readLoop(conn: ClientStream): Promise<void> {
     const buffer = new Uint8Array(READ_BUFFER_SIZE);
     try {
       for (;;) {
@@ -598,6 +722,19 @@ export class MqttClient implements AsyncDisposable {
     };
     if (packet.packetId !== undefined) message.packetId = packet.packetId;
     if (packet.properties !== undefined) message.properties = packet.properties;
+    if (this.#options.manualAck && packet.qos > 0) {
+      const id = packet.packetId!;
+      // A re-sent copy of a message not acknowledged yet: the pending acknowledgement covers it.
+      if (this.#unacknowledged.has(id)) return;
+      if (packet.qos === 2 && this.#incomingQos2.has(id)) {
+        this.#sendAck("pubrec", id);
+        return;
+      }
+      if (packet.qos === 2) this.#incomingQos2.add(id);
+      this.#unacknowledged.add(id);
+      this.#deliver(message);
+      return;
+    }
     if (packet.qos === 2) {
       // Method B of figure 4.3: deliver once, remember the identifier until PUBREL, so that a
       // re-sent PUBLISH is acknowledged but not delivered again [MQTT-4.3.3-9].
@@ -627,6 +764,7 @@ export class MqttClient implements AsyncDisposable {
       return;
     }
     pending.awaiting = "pubcomp";
+    pending.onReceived?.();
     const resolve = pending.resolve;
     // The publish resolves with the PUBREC's reason code once PUBCOMP arrives.
     pending.resolve = () => resolve(packet);
@@ -657,7 +795,7 @@ export class MqttClient implements AsyncDisposable {
     for (let tries = 0; tries < 65535; tries++) {
       const id = this.#nextPacketId;
       this.#nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.#pending.has(id)) return id;
+      if (!this.#pending.has(id) && !this.#reservedIds.has(id)) return id;
     }
     throw new Error("Cannot send: all 65535 packet identifiers are in use");
   }
@@ -802,7 +940,7 @@ export class MqttClient implements AsyncDisposable {
   }
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: ClientStream, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }

@@ -14,6 +14,7 @@
  */
 
 export {
+  type ClientStream,
   type DisconnectOptions,
   MqttClient,
   type MqttClientOptions,

@@ -26,13 +26,19 @@ const WILL_RETAIN = 0x20;
 const PASSWORD = 0x40;
 const USERNAME = 0x80;
 
+/** Mosquitto's bridge bit in the protocol level byte (`try_private`), not in the specification. */
+const BRIDGE_BIT = 0x80;
+
 /**
  * The protocol level a CONNECT announces, checked against its protocol name: "MQIsdp" goes with
  * level 3, "MQTT" with 4 and 5 [MQTT-3.1.2-1].
  */
 function protocolVersionOf(name: string, level: number): ProtocolVersion {
-  if (name === PROTOCOL_NAME && (level === 4 || level === 5)) return level;
-  if (name === PROTOCOL_NAME_V31 && level === 3) return 3;
+  // A Mosquitto bridge with `try_private true` sets the top bit of the level (0x83, 0x84); the
+  // rest of the packet is that level's.
+  const base = level & ~BRIDGE_BIT;
+  if (name === PROTOCOL_NAME && (base === 4 || base === 5)) return base;
+  if (name === PROTOCOL_NAME_V31 && base === 3) return 3;
   if (name === PROTOCOL_NAME || name === PROTOCOL_NAME_V31) {
     // A known name with a level this server does not speak: answer with a CONNACK in the format
     // the name implies, 3.x return code 1 [MQTT-3.1.2-2], as Mosquitto does.
@@ -69,9 +75,12 @@ function protocolVersionOf(name: string, level: number): ProtocolVersion {
 export function decodeConnect(body: Uint8Array): ConnectPacket {
   const r = new Reader(body);
   const protocolName = r.utf8("CONNECT protocol name");
-  const protocolVersion = protocolVersionOf(protocolName, r.u8("CONNECT protocol level"));
+  const level = r.u8("CONNECT protocol level");
+  const protocolVersion = protocolVersionOf(protocolName, level);
   try {
-    return decodeAfterLevel(r, protocolName, protocolVersion);
+    const packet = decodeAfterLevel(r, protocolName, protocolVersion);
+    if ((level & BRIDGE_BIT) !== 0) packet.bridge = true;
+    return packet;
   } catch (error) {
     if (error instanceof CodecError) error.protocolVersion ??= protocolVersion;
     throw error;
@@ -196,7 +205,7 @@ export function encodeConnect(packet: ConnectPacket): Uint8Array {
     (password === undefined ? 0 : PASSWORD) | (username === undefined ? 0 : USERNAME);
   const writer = Writer.forPacket(PacketType.Connect << 4, remaining, "CONNECT");
   writer.utf8(packet.protocolName, nameLength);
-  writer.u8(version);
+  writer.u8(packet.bridge ? version | BRIDGE_BIT : version);
   writer.u8(flags);
   writer.u16(packet.keepalive);
   if (version === 5) writeProperties(writer, packet.properties, propLength);

@@ -110,6 +110,12 @@ export interface ConnectPacket {
   password?: Uint8Array;
   will?: Will;
   properties?: Properties;
+  /**
+   * Mosquitto's bridge bit: the protocol level byte has 0x80 set (`try_private`), telling the
+   * server that the client is a bridge, so that it does not echo the bridge's own messages back
+   * and keeps their RETAIN flag. Not part of the MQTT specification; absent means false.
+   */
+  bridge?: boolean;
 }
 
 /** CONNACK (section 3.2). `reasonCode` is the v3 return code (0..5) below v5. */

@@ -135,9 +135,11 @@ fetch_deno() {
     tar -xzf "$tmp/$tarball" -C "$tmp" package/deno
     [ "$(elf_arch "$tmp/package/deno")" = "$arch" ] ||
       die "$package@$deno_version does not hold an $arch deno"
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    mv "$tmp/package/deno" "$dir/deno"
+    # Renamed into place as a whole folder, so parallel runs never see a half-written deno.
+    mkdir "$tmp/ready"
+    mv "$tmp/package/deno" "$tmp/ready/deno"
+    [ ! -d "$dir" ] || [ -x "$dir/deno" ] || rm -rf "$dir"
+    mv -T "$tmp/ready" "$dir" 2>/dev/null || [ -x "$dir/deno" ] || die "cannot write $dir"
     rm -rf "$tmp"
   fi
   echo "$dir/deno"
@@ -165,6 +167,7 @@ build_bundles() {
     cp "$js" "$dir/midge.js"
     chmod 0644 "$dir/midge.js"
     printf '%s\n' "${flags[@]}" >"$dir/deno-run-flags"
+    # shellcheck disable=SC2016 # $here and $@ belong to the launcher, not to this script
     {
       echo '#!/bin/sh'
       echo '# midge from the offline artifact: the Deno CLI running the bundled main.ts.'
@@ -205,7 +208,11 @@ compile_one() {
   (
     cd "$repo"
     if [ -n "$runtime" ]; then export DENORT_BIN="$runtime"; else unset DENORT_BIN; fi
-    deno compile --quiet --target "$triple" --output "$out/$arch/midge" "${flags[@]}" main.ts
+    # No --include: main.ts imports every module statically and reads no file of the repo at run
+    # time (configs come from -c); a file read through import.meta.dirname would be listed here.
+    # --no-check, as `deno bundle` does: both artifacts come from the same code, and type checks
+    # are `deno task check`'s job, which CI runs before anything is released.
+    deno compile --quiet --no-check --target "$triple" --output "$out/$arch/midge" "${flags[@]}" main.ts
   ) >"$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
     # deno cannot fetch denort: name the way out in one line instead of its stack of causes.

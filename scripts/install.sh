@@ -125,6 +125,7 @@ else
   install -m 0755 "$bundle/deno" "$dest/usr/local/lib/midge/deno"
   install -m 0644 "$bundle/midge.js" "$dest/usr/local/lib/midge/midge.js"
   mapfile -t flags <"$bundle/deno-run-flags"
+  # shellcheck disable=SC2016 # $@ belongs to the launcher
   {
     echo '#!/bin/sh'
     echo '# midge from the offline artifact (scripts/install.sh): Deno running the bundled main.ts.'

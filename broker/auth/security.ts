@@ -18,13 +18,20 @@ export interface ClientIdentity {
   readonly peer: string;
 }
 
-/** Answers the broker's security questions. Implementations must be fast and synchronous. */
+/**
+ * Answers the broker's security questions. The topic checks run on the hot path and must be fast
+ * and synchronous; `authenticate` may return a promise (password hashing runs on WebCrypto), and
+ * the connection reads no further packet until it settles.
+ */
 export interface SecurityPolicy {
   /**
    * Decides whether a client may connect: 0 to accept, or an MQTT 5 CONNACK reason code
    * (0x86 Bad user name or password, 0x87 Not authorized), mapped to 4/5 for MQTT 3.1.1.
    */
-  authenticate(identity: ClientIdentity, password: Uint8Array | undefined): number;
+  authenticate(
+    identity: ClientIdentity,
+    password: Uint8Array | undefined,
+  ): number | Promise<number>;
   /** May the client publish to `topic`? (Mosquitto's MOSQ_ACL_WRITE.) */
   canWrite(identity: ClientIdentity, topic: string): boolean;
   /** May the client receive a message published to `topic`? (MOSQ_ACL_READ.) */

@@ -11,7 +11,21 @@
  * @module
  */
 
-import type { ListenerProtocol, LogDest, LogType, SocketDomain } from "./types.ts";
+import { isValidTopicFilter, isValidTopicName } from "../../codec/topic.ts";
+import { ConfigError } from "./config_error.ts";
+import type {
+  BridgeAddress,
+  BridgeConfig,
+  BridgeTlsConfig,
+  BridgeTopicConfig,
+  ListenerProtocol,
+  ListenerTlsConfig,
+  LogDest,
+  LogType,
+  PersistenceConfig,
+  SocketDomain,
+  TlsVersion,
+} from "./types.ts";
 
 /** What an option configures. */
 export type OptionScope =
@@ -43,6 +57,24 @@ export interface SecurityDraft {
   allowZeroLengthClientId: boolean;
   /** `auto_id_prefix`; unset means "auto-". */
   autoIdPrefix?: string;
+  /** `password_file`. */
+  passwordFile?: string;
+  /** `acl_file`. */
+  aclFile?: string;
+}
+
+/** TLS options of a listener being collected; checked as a whole by {@linkcode checkListenerTls}. */
+export interface TlsDraft {
+  certfile?: string;
+  keyfile?: string;
+  cafile?: string;
+  capath?: string;
+  tlsVersion?: TlsVersion;
+  requireCertificate?: boolean;
+  useIdentityAsUsername?: boolean;
+  useSubjectAsUsername?: boolean;
+  /** `FILE:LINE` of each TLS option given, by name, in the order given. */
+  at: Record<string, string>;
 }
 
 /** A listener being collected. */
@@ -59,6 +91,10 @@ export interface ListenerDraft {
   maxConnections: number;
   /** `max_topic_alias`. */
   maxTopicAlias: number;
+  /** `metrics` (midge): where it was set true, else unset. */
+  metricsAt?: string;
+  /** `dashboard` (midge): where it was set true, else unset. */
+  dashboardAt?: string;
   /** Security settings used when `per_listener_settings` is true. */
   security: SecurityDraft;
   /** Names of pending options given for this listener. */
@@ -67,6 +103,10 @@ export interface ListenerDraft {
   definedAt: string;
   /** Listener options applied to it, first one first (tells whether the default listener is used). */
   configuredBy: { option: string; where: string }[];
+  /** `certfile`, `keyfile`, `cafile`, ...; unset until one is given. */
+  tls?: TlsDraft;
+  /** `use_username_as_clientid`. */
+  useUsernameAsClientId?: boolean;
 }
 
 /** Logging settings being collected. */
@@ -117,10 +157,18 @@ export interface GlobalDraft {
   sysInterval: number;
   /** Logging options. */
   log: LogDraft;
+  /** `persistence`, `persistence_location`, `persistence_file`, `persistent_client_expiration`. */
+  persistence: PersistenceConfig;
   /** `pid_file`. */
   pidFile?: string;
   /** `user`. */
   user?: string;
+  /** `clientid_prefixes`. */
+  clientidPrefixes?: string;
+  /** `memory_limit`. */
+  memoryLimit?: number;
+  /** midge's `connect_timeout`. */
+  connectTimeout?: number;
 }
 
 /** Everything collected so far while reading the main file and its includes. */
@@ -151,6 +199,8 @@ export interface ParseState {
   defaultSecurityAt?: { option: string; where: string };
   /** Where the last bridge `connection` line is. */
   connectionAt?: string;
+  /** Bridges (`connection` sections) so far. */
+  bridges?: BridgeDraft[];
   /** Where the last `plugin` or `auth_plugin` line is. */
   pluginAt?: string;
   /** Where each set-once value of a target was set, for "duplicate value" errors. */
@@ -343,6 +393,37 @@ export function words(expected: string): ValueKind<string[]> {
   };
 }
 
+/** Seconds per unit of a Mosquitto duration: hours, days, weeks, months of 30 days, years. */
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  h: 3600,
+  d: 86400,
+  w: 86400 * 7,
+  m: 86400 * 30,
+  y: 86400 * 365,
+};
+
+/**
+ * A duration as `persistent_client_expiration` takes it, in seconds: a positive whole number and
+ * one unit letter, `2h`, `14d`, `1w`, `6m` (months, not minutes) or `1y`.
+ */
+export const DURATION: ValueKind<number> = {
+  name: "duration",
+  parse(ctx, value) {
+    const expected = "a duration such as 2h, 14d, 1w, 6m (months) or 1y";
+    const word = single(ctx, value, expected);
+    const match = /^([0-9]+)([hdwmy])$/.exec(word);
+    const seconds = match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : 0;
+    if (!(seconds > 0 && seconds <= Number.MAX_SAFE_INTEGER)) {
+      ctx.fail(`expected ${expected}, got "${word}"`);
+    }
+    return seconds;
+  },
+};
+
+/** Why `autosave_interval` and `autosave_on_changes` need no value in midge. */
+const AUTOSAVE_NOT_NEEDED =
+  "is not needed: with persistence on, midge saves every change before acknowledging it";
+
 /** A broker-wide option. */
 export function globalOption<T>(
   name: string,
@@ -457,6 +538,123 @@ export function pending<T>(
       ctx.warn("is not supported yet");
     },
   };
+}
+
+/** A TLS option of the current listener; string options may not be repeated (Mosquitto's rule). */
+function tlsOption<T>(
+  name: string,
+  kind: ValueKind<T>,
+  apply: (tls: TlsDraft, value: T) => void,
+): OptionRow {
+  return listenerOption(name, kind, (ctx, listener, value) => {
+    const tls = listener.tls ??= { at: {} };
+    if (typeof value === "string") ctx.once(tls, name);
+    tls.at[name] = ctx.where;
+    apply(tls, value);
+  });
+}
+
+/** An option midge refuses, because honouring it only in part would weaken security. */
+function unsupported<T>(
+  name: string,
+  scope: OptionScope,
+  kind: ValueKind<T>,
+  reason: string,
+): OptionRow {
+  return {
+    name,
+    scope,
+    kind: kind.name,
+    handle(ctx, v) {
+      kind.parse(ctx, v);
+      throw new ConfigError(`Option "${name}" at ${ctx.where} is not supported: ${reason}`, {
+        option: name,
+      });
+    },
+  };
+}
+
+/**
+ * Checks a listener's TLS options together, as Mosquitto does when it opens the listener, and
+ * refuses what Deno cannot do rather than serve less than the file asks for. Returns warnings.
+ */
+export function checkListenerTls(listener: ListenerDraft): string[] {
+  const tls = listener.tls;
+  if (tls === undefined) return [];
+  const warnings: string[] = [];
+  const at = (name: string) => `Option "${name}" at ${tls.at[name]}`;
+  const fail = (name: string, detail: string): never => {
+    throw new ConfigError(`${at(name)} ${detail}`, { option: name });
+  };
+  const first = Object.keys(tls.at)[0] as string;
+  if (tls.certfile === undefined && tls.keyfile === undefined) {
+    fail(
+      first,
+      `needs "certfile" and "keyfile" on the same listener (defined at ${listener.definedAt}): without them the listener would not use TLS`,
+    );
+  }
+  if (tls.certfile === undefined) fail("keyfile", 'needs "certfile" on the same listener');
+  if (tls.keyfile === undefined) fail("certfile", 'needs "keyfile" on the same listener');
+  if (tls.requireCertificate && tls.cafile === undefined && tls.capath === undefined) {
+    fail("require_certificate", 'needs "cafile" or "capath" to verify client certificates');
+  }
+  if (listener.protocol === "websockets") {
+    const reason =
+      "on a WebSocket listener: Deno.serve cannot request client certificates; use a TLS listener with 'protocol mqtt' for client certificates";
+    for (
+      const name of ["require_certificate", "use_identity_as_username", "use_subject_as_username"]
+    ) {
+      const value = name === "require_certificate"
+        ? tls.requireCertificate
+        : name === "use_identity_as_username"
+        ? tls.useIdentityAsUsername
+        : tls.useSubjectAsUsername;
+      if (value) fail(name, `is not supported ${reason}`);
+    }
+    if (tls.tlsVersion === "tlsv1.3") {
+      fail(
+        "tls_version",
+        "is not supported on a WebSocket listener: Deno.serve cannot restrict TLS versions (it accepts TLS 1.2 and 1.3)",
+      );
+    }
+  }
+  if (tls.tlsVersion === "tlsv1.1") {
+    warnings.push(
+      `${
+        at("tls_version")
+      } asks for TLS 1.1, which Deno's TLS does not offer: the listener accepts TLS 1.2 and 1.3`,
+    );
+  }
+  for (const name of ["use_identity_as_username", "use_subject_as_username"]) {
+    const value = name === "use_identity_as_username"
+      ? tls.useIdentityAsUsername
+      : tls.useSubjectAsUsername;
+    if (value && !tls.requireCertificate) {
+      warnings.push(
+        `${
+          at(name)
+        } has no effect without "require_certificate true": no client certificate is asked for, so every client is refused`,
+      );
+    }
+  }
+  return warnings;
+}
+
+/** The TLS settings of a listener whose options {@linkcode checkListenerTls} accepted. */
+export function listenerTlsConfig(listener: ListenerDraft): ListenerTlsConfig | undefined {
+  const tls = listener.tls;
+  if (tls?.certfile === undefined || tls.keyfile === undefined) return undefined;
+  const config: ListenerTlsConfig = {
+    certfile: tls.certfile,
+    keyfile: tls.keyfile,
+    requireCertificate: tls.requireCertificate ?? false,
+    useIdentityAsUsername: tls.useIdentityAsUsername ?? false,
+    useSubjectAsUsername: tls.useSubjectAsUsername ?? false,
+  };
+  if (tls.cafile !== undefined) config.cafile = tls.cafile;
+  if (tls.capath !== undefined) config.capath = tls.capath;
+  if (tls.tlsVersion !== undefined) config.tlsVersion = tls.tlsVersion;
+  return config;
 }
 
 /** Every concrete `log_type`, which `log_type all` turns on. */
@@ -629,6 +827,436 @@ const BRIDGE_NAME: ValueKind<string> = {
   parse: (ctx, value) => single(ctx, value, "a bridge name"),
 };
 
+/** A bridge being collected: its `connection` line and the options below it. */
+export interface BridgeDraft {
+  name: string;
+  /** `FILE:LINE` of the `connection` line. */
+  definedAt: string;
+  /** The file of the `connection` line: as in Mosquitto, its options must follow in that file. */
+  file: string;
+  /** Options given so far (defaults are filled in by {@linkcode finishBridges}). */
+  values: Partial<Omit<BridgeConfig, "name" | "definedAt" | "topics" | "tls">>;
+  topics: BridgeTopicConfig[];
+  tls: Partial<BridgeTlsConfig>;
+}
+
+/** The bridge that bridge options configure: the last `connection` of the same file. */
+function currentBridge(ctx: OptionContext): BridgeDraft {
+  const bridge = ctx.state.bridges?.at(-1);
+  const file = ctx.where.slice(0, ctx.where.lastIndexOf(":"));
+  if (bridge === undefined || bridge.file !== file) {
+    ctx.fail('expected a bridge "connection" line before it');
+  }
+  return bridge;
+}
+
+/** An option of the current bridge (Mosquitto's `REQUIRE_BRIDGE`). */
+function bridgeOption<T>(
+  name: string,
+  kind: ValueKind<T>,
+  apply: (ctx: OptionContext, bridge: BridgeDraft, value: T) => void,
+): OptionRow {
+  return {
+    name,
+    scope: "global",
+    kind: kind.name,
+    handle(ctx, v) {
+      const bridge = currentBridge(ctx);
+      apply(ctx, bridge, kind.parse(ctx, v));
+    },
+  };
+}
+
+/** A string option of the current bridge, given once (Mosquitto: "Duplicate ... value"). */
+function bridgeString(
+  names: readonly string[],
+  expected: string,
+  apply: (bridge: BridgeDraft, value: string) => void,
+): OptionRow[] {
+  return names.map((name) =>
+    bridgeOption(name, string(expected), (ctx, bridge, value) => {
+      ctx.once(bridge, names[names.length - 1] as string);
+      apply(bridge, value);
+    })
+  );
+}
+
+/** Reads `host[:port]`; an IPv6 address needs its port (`::1:1884` or `[::1]:1884`). */
+function parseBridgeAddress(ctx: OptionContext, word: string): BridgeAddress {
+  const colon = word.lastIndexOf(":");
+  let host = colon === -1 ? word : word.slice(0, colon);
+  const port = colon === -1 ? 1883 : parsePort(ctx, word.slice(colon + 1));
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (host === "") ctx.fail(`expected host[:port], got "${word}"`);
+  return { host, port };
+}
+
+/** A topic prefix: `""` is none; otherwise a topic name without wildcards. */
+function parsePrefix(ctx: OptionContext, word: string, side: string): string | undefined {
+  if (word === '""') return undefined;
+  if (!isValidTopicName(word)) {
+    ctx.fail(`expected a ${side} prefix without wildcards (or ""), got "${word}"`);
+  }
+  return word;
+}
+
+/**
+ * `topic PATTERN [in|out|both [QOS [LOCAL_PREFIX REMOTE_PREFIX]]]`. The pattern is read even when
+ * it is `#` (a comment starts only at a later word), as Mosquitto reads it.
+ */
+const BRIDGE_TOPIC: OptionRow = {
+  name: "topic",
+  scope: "global",
+  kind: "bridge topic",
+  handle(ctx: OptionContext, value: OptionValue) {
+    const bridge = currentBridge(ctx);
+    const all = value.rest === "" ? [] : value.rest.split(/[ \t]+/);
+    const [pattern, ...rest] = all;
+    const comment = rest.findIndex((word) => word.startsWith("#"));
+    const [direction = "out", qosWord = "0", local, remote, ...extra] = comment === -1
+      ? rest
+      : rest.slice(0, comment);
+    if (pattern === undefined) ctx.fail("expected a topic pattern, got nothing");
+    if (extra.length > 0 || (local !== undefined && remote === undefined)) {
+      ctx.fail(
+        `expected PATTERN [in|out|both [QOS [LOCAL_PREFIX REMOTE_PREFIX]]], got "${value.rest}"`,
+      );
+    }
+    const lower = direction.toLowerCase();
+    if (lower !== "in" && lower !== "out" && lower !== "both") {
+      ctx.fail(`expected a direction of in, out or both, got "${direction}"`);
+    }
+    if (!/^[0-2]$/.test(qosWord)) ctx.fail(`expected a QoS of 0, 1 or 2, got "${qosWord}"`);
+    const localPrefix = local === undefined ? undefined : parsePrefix(ctx, local, "local");
+    const remotePrefix = remote === undefined ? undefined : parsePrefix(ctx, remote, "remote");
+    const topic = pattern === '""' ? undefined : pattern;
+    if (topic === undefined && (localPrefix === undefined || remotePrefix === undefined)) {
+      // Mosquitto's "Invalid bridge remapping": an empty pattern remaps one topic to another.
+      ctx.fail('expected both a local and a remote prefix with the pattern ""');
+    }
+    const localTopic = (localPrefix ?? "") + (topic ?? "");
+    const remoteTopic = (remotePrefix ?? "") + (topic ?? "");
+    for (const [side, filter] of [["local", localTopic], ["remote", remoteTopic]]) {
+      if (!isValidTopicFilter(filter as string)) {
+        ctx.fail(`the ${side} prefix and pattern make "${filter}", which is not a topic filter`);
+      }
+    }
+    bridge.topics.push({
+      pattern: topic,
+      direction: lower,
+      qos: Number(qosWord) as 0 | 1 | 2,
+      localPrefix,
+      remotePrefix,
+      localTopic,
+      remoteTopic,
+    });
+  },
+};
+
+/** `restart_timeout BASE [CAP]`: a constant delay, or jittered backoff from BASE up to CAP. */
+const BRIDGE_RESTART_TIMEOUT = bridgeOption(
+  "restart_timeout",
+  words("seconds, or a base and a cap in seconds"),
+  (ctx, bridge, args) => {
+    const [baseWord, capWord, ...extra] = args;
+    const seconds = (word: string) => {
+      if (!/^-?[0-9]+$/.test(word)) ctx.fail(`expected a number of seconds, got "${word}"`);
+      return Number(word);
+    };
+    if (extra.length > 0) ctx.fail(`expected at most a base and a cap, got "${args.join(" ")}"`);
+    let base = seconds(baseWord as string);
+    if (base < 1) {
+      ctx.warn("is below 1 second; using 1 second, as Mosquitto does");
+      base = 1;
+    }
+    if (capWord === undefined) {
+      bridge.values.restartTimeout = { base };
+      return;
+    }
+    const cap = seconds(capWord);
+    if (cap < base) ctx.fail(`expected a cap of at least the base ${base}, got "${capWord}"`);
+    bridge.values.restartTimeout = { base, cap };
+  },
+);
+
+/** An integer with Mosquitto's lower clamp ("too low, using N"). */
+function atLeast(
+  name: string,
+  min: number,
+  max: number,
+  unit: string,
+  apply: (bridge: BridgeDraft, value: number) => void,
+): OptionRow {
+  return bridgeOption(name, integer({ min: -INT_MAX, max }), (ctx, bridge, value) => {
+    if (value < min) {
+      ctx.warn(`is below ${min} ${unit}; using ${min}, as Mosquitto does`);
+      value = min;
+    }
+    apply(bridge, value);
+  });
+}
+
+/** An option midge cannot honour: refusing it is better than connecting with less than asked. */
+function bridgeRefused(name: string, kind: ValueKind<unknown>, why: string): OptionRow {
+  return bridgeOption(name, kind, (ctx) => ctx.fail(why));
+}
+
+/** Bridge options: `connection NAME` starts a bridge; the others need one first. */
+const BRIDGE_OPTIONS: readonly OptionRow[] = [
+  {
+    name: "connection",
+    scope: "global",
+    kind: "string",
+    handle(ctx: OptionContext, value: OptionValue) {
+      const name = BRIDGE_NAME.parse(ctx, value);
+      const bridges = ctx.state.bridges ??= [];
+      const same = bridges.find((bridge) => bridge.name === name);
+      if (same !== undefined) {
+        ctx.fail(`duplicate bridge name "${name}", already used at ${same.definedAt}`);
+      }
+      const file = ctx.where.slice(0, ctx.where.lastIndexOf(":"));
+      bridges.push({ name, definedAt: ctx.where, file, values: {}, topics: [], tls: {} });
+      ctx.state.connectionAt = ctx.where;
+    },
+  },
+  ...["address", "addresses"].map((name) =>
+    bridgeOption(name, words("host[:port] addresses"), (ctx, bridge, args) => {
+      ctx.once(bridge, "address");
+      bridge.values.addresses = args.map((word) => parseBridgeAddress(ctx, word));
+    })
+  ),
+  BRIDGE_TOPIC,
+  BRIDGE_RESTART_TIMEOUT,
+  bridgeOption(
+    "bridge_protocol_version",
+    enumOf(["mqttv50", "mqttv311", "mqttv31"]),
+    (_, bridge, value) => {
+      bridge.values.protocolVersion = value === "mqttv50" ? 5 : value === "mqttv311" ? 4 : 3;
+    },
+  ),
+  bridgeOption("start_type", words("automatic, lazy or once"), (ctx, bridge, args) => {
+    const [type] = args;
+    if (type === "manual") ctx.fail('start_type "manual" is not supported, as in Mosquitto');
+    if (args.length !== 1 || (type !== "automatic" && type !== "lazy" && type !== "once")) {
+      ctx.fail(`expected automatic, lazy or once, got "${args.join(" ")}"`);
+    }
+    bridge.values.startType = type as BridgeConfig["startType"];
+  }),
+  bridgeOption("cleansession", BOOLEAN, (_, bridge, value) => {
+    bridge.values.cleanSession = value;
+  }),
+  bridgeOption("local_cleansession", BOOLEAN, (_, bridge, value) => {
+    bridge.values.localCleanSession = value;
+  }),
+  bridgeOption("notifications", BOOLEAN, (_, bridge, value) => {
+    bridge.values.notifications = value;
+  }),
+  bridgeOption("notifications_local_only", BOOLEAN, (_, bridge, value) => {
+    bridge.values.notificationsLocalOnly = value;
+  }),
+  bridgeOption("round_robin", BOOLEAN, (_, bridge, value) => {
+    bridge.values.roundRobin = value;
+  }),
+  bridgeOption("try_private", BOOLEAN, (_, bridge, value) => {
+    bridge.values.tryPrivate = value;
+  }),
+  bridgeOption("bridge_attempt_unsubscribe", BOOLEAN, (_, bridge, value) => {
+    bridge.values.attemptUnsubscribe = value;
+  }),
+  bridgeOption("bridge_outgoing_retain", BOOLEAN, (_, bridge, value) => {
+    bridge.values.outgoingRetain = value;
+  }),
+  bridgeOption("bridge_insecure", BOOLEAN, (ctx, bridge, value) => {
+    // As Mosquitto: the chain is still verified, only the host name check is off.
+    if (value) {
+      ctx.warn(
+        `puts bridge "${bridge.name}" in insecure mode: the remote certificate's host name is not checked`,
+      );
+    }
+    bridge.tls.insecure = value;
+  }),
+  bridgeOption("bridge_require_ocsp", BOOLEAN, (ctx, _bridge, value) => {
+    if (value) ctx.fail("OCSP stapling cannot be required: Deno's TLS does not check it");
+  }),
+  atLeast("keepalive_interval", 5, 65535, "seconds", (bridge, value) => {
+    bridge.values.keepalive = value;
+  }),
+  atLeast("idle_timeout", 1, INT_MAX, "second", (bridge, value) => {
+    bridge.values.idleTimeout = value;
+  }),
+  atLeast("threshold", 1, INT_MAX, "message", (bridge, value) => {
+    bridge.values.threshold = value;
+  }),
+  bridgeOption("bridge_max_packet_size", integer({ negative: 0 }), (_, bridge, value) => {
+    bridge.values.maxPacketSize = value;
+  }),
+  ...bridgeString(["clientid", "remote_clientid"], "a client id", (bridge, value) => {
+    bridge.values.remoteClientId = value;
+  }),
+  ...bridgeString(["local_clientid"], "a client id", (bridge, value) => {
+    bridge.values.localClientId = value;
+  }),
+  ...bridgeString(["username", "remote_username"], "a user name", (bridge, value) => {
+    bridge.values.remoteUsername = value;
+  }),
+  ...bridgeString(["password", "remote_password"], "a password", (bridge, value) => {
+    bridge.values.remotePassword = value;
+  }),
+  ...bridgeString(["local_username"], "a user name", (bridge, value) => {
+    bridge.values.localUsername = value;
+  }),
+  ...bridgeString(["local_password"], "a password", (bridge, value) => {
+    bridge.values.localPassword = value;
+  }),
+  ...bridgeString(["notification_topic"], "a topic", (bridge, value) => {
+    bridge.values.notificationTopic = value;
+  }),
+  ...bridgeString(["bridge_cafile"], "a file path", (bridge, value) => {
+    bridge.tls.cafile = value;
+  }),
+  ...bridgeString(["bridge_capath"], "a directory", (bridge, value) => {
+    bridge.tls.capath = value;
+  }),
+  ...bridgeString(["bridge_certfile"], "a file path", (bridge, value) => {
+    bridge.tls.certfile = value;
+  }),
+  ...bridgeString(["bridge_keyfile"], "a file path", (bridge, value) => {
+    bridge.tls.keyfile = value;
+  }),
+  ...bridgeString(["bridge_alpn"], "a protocol name", (bridge, value) => {
+    bridge.tls.alpn = value;
+  }),
+  bridgeOption(
+    "bridge_tls_version",
+    enumOf(["tlsv1.3", "tlsv1.2", "tlsv1.1"]),
+    (ctx, bridge, value) => {
+      ctx.once(bridge, "bridge_tls_version");
+      if (value === "tlsv1.3") {
+        ctx.fail(
+          "Deno's TLS cannot be limited to TLS 1.3 alone; use tlsv1.2, which takes TLS 1.2 and 1.3",
+        );
+      }
+      if (value === "tlsv1.1") {
+        ctx.warn("asks for TLS 1.1, which Deno does not speak: TLS 1.2 or 1.3 is used");
+      }
+      bridge.tls.version = value;
+    },
+  ),
+  ...["bridge_identity", "bridge_psk"].map((name) =>
+    bridgeRefused(
+      name,
+      string("a value"),
+      "TLS-PSK is not supported (Deno's TLS has no pre-shared keys); use bridge_cafile with bridge_certfile and bridge_keyfile",
+    )
+  ),
+  bridgeRefused(
+    "bridge_bind_address",
+    string("an address"),
+    "the local address of the bridge's connection cannot be chosen (Deno cannot bind an outgoing connection)",
+  ),
+];
+
+/** This machine's name, for Mosquitto's default remote client id `HOSTNAME.NAME`. */
+function hostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}
+
+/**
+ * Turns the bridges collected into {@linkcode BridgeConfig}s with Mosquitto 2.0's defaults, and
+ * checks what needs the whole section: an address and a topic each, unique local client ids, TLS
+ * settings that belong together.
+ */
+export function finishBridges(state: ParseState): BridgeConfig[] {
+  const configs: BridgeConfig[] = [];
+  for (const draft of state.bridges ?? []) {
+    const where = draft.definedAt;
+    const colon = where.lastIndexOf(":");
+    const fail: (detail: string) => never = (detail) => {
+      throw new ConfigError(`Cannot use bridge "${draft.name}" defined at ${where}: ${detail}`, {
+        file: where.slice(0, colon),
+        line: Number(where.slice(colon + 1)),
+        option: "connection",
+      });
+    };
+    const v = draft.values;
+    if (v.addresses === undefined) fail('no "address" given');
+    if (draft.topics.length === 0) fail('no "topic" given');
+    const protocolVersion = v.protocolVersion ?? 4;
+    if (v.remotePassword !== undefined && v.remoteUsername === undefined && protocolVersion !== 5) {
+      fail('"remote_password" needs "remote_username" below MQTT 5 [MQTT-3.1.2-22]');
+    }
+    const cleanSession = v.cleanSession ?? false;
+    const remoteClientId = v.remoteClientId ?? `${hostname()}.${draft.name}`;
+    const notificationTopic = v.notificationTopic ??
+      `$SYS/broker/connection/${remoteClientId}/state`;
+    if (!isValidTopicName(notificationTopic)) {
+      fail(`notification topic "${notificationTopic}" is not a valid topic name`);
+    }
+    const config: BridgeConfig = {
+      name: draft.name,
+      addresses: v.addresses,
+      roundRobin: v.roundRobin ?? false,
+      topics: draft.topics,
+      protocolVersion,
+      cleanSession,
+      localCleanSession: v.localCleanSession ?? cleanSession,
+      remoteClientId,
+      localClientId: v.localClientId ?? `local.${remoteClientId}`,
+      keepalive: v.keepalive ?? 60,
+      restartTimeout: v.restartTimeout ?? { base: 5, cap: 30 },
+      startType: v.startType ?? "automatic",
+      idleTimeout: v.idleTimeout ?? 60,
+      threshold: v.threshold ?? 10,
+      tryPrivate: v.tryPrivate ?? true,
+      notifications: v.notifications ?? true,
+      notificationTopic,
+      notificationsLocalOnly: v.notificationsLocalOnly ?? false,
+      attemptUnsubscribe: v.attemptUnsubscribe ?? true,
+      outgoingRetain: v.outgoingRetain ?? true,
+      maxPacketSize: v.maxPacketSize ?? 0,
+      definedAt: where,
+    };
+    for (
+      const key of ["remoteUsername", "remotePassword", "localUsername", "localPassword"] as const
+    ) {
+      const value = v[key];
+      if (value !== undefined) config[key] = value;
+    }
+    const tls = draft.tls;
+    if (tls.cafile !== undefined || tls.capath !== undefined) {
+      if ((tls.certfile === undefined) !== (tls.keyfile === undefined)) {
+        fail('"bridge_certfile" and "bridge_keyfile" go together: give both or neither');
+      }
+      config.tls = { ...tls, version: tls.version ?? "tlsv1.2" };
+    } else {
+      const given = (["certfile", "keyfile", "alpn", "version", "insecure"] as const).filter((
+        key,
+      ) => tls[key] !== undefined && tls[key] !== false);
+      if (given.length > 0) {
+        // Mosquitto would quietly connect without TLS here; a plain connection is not what the
+        // file asks for.
+        fail(
+          `"bridge_${
+            given[0] === "version" ? "tls_version" : given[0]
+          }" needs "bridge_cafile" or "bridge_capath", which turn TLS on`,
+        );
+      }
+    }
+    const twin = configs.find((other) => other.localClientId === config.localClientId);
+    if (twin !== undefined) {
+      fail(
+        `local_clientid "${config.localClientId}" is also the one of bridge "${twin.name}"; set a different local_clientid for one of them`,
+      );
+    }
+    configs.push(config);
+  }
+  return configs;
+}
+
 /** Options midge implements, then options accepted with a warning, by area. */
 export const OPTIONS: readonly OptionRow[] = [
   // Listeners.
@@ -646,6 +1274,15 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   listenerOption("max_topic_alias", integer({ max: 65535 }), (_, l, v) => {
     l.maxTopicAlias = v;
+  }),
+  // midge's own: HTTP on a `protocol websockets` listener (checked once the listener is complete).
+  listenerOption("metrics", BOOLEAN, (ctx, l, v) => {
+    if (v) l.metricsAt = ctx.where;
+    else delete l.metricsAt;
+  }),
+  listenerOption("dashboard", BOOLEAN, (ctx, l, v) => {
+    if (v) l.dashboardAt = ctx.where;
+    else delete l.dashboardAt;
   }),
 
   // Security that midge implements.
@@ -741,9 +1378,20 @@ export const OPTIONS: readonly OptionRow[] = [
   },
 
   // Pending: authentication and access control.
-  pending("password_file", "security", "security", string("a file path")),
-  pending("acl_file", "security", "security", string("a file path")),
-  pending("psk_file", "security", "security", string("a file path")),
+  securityOption("password_file", string("a file path"), (ctx, s, v) => {
+    ctx.once(s, "password_file");
+    s.passwordFile = v;
+  }),
+  securityOption("acl_file", string("a file path"), (ctx, s, v) => {
+    ctx.once(s, "acl_file");
+    s.aclFile = v;
+  }),
+  unsupported(
+    "psk_file",
+    "security",
+    string("a file path"),
+    "Deno's TLS has no pre-shared keys (TLS-PSK)",
+  ),
   ...["auth_plugin", "plugin"].map((name) =>
     pending(name, "security", "security", string("a file path"), {
       note: (ctx) => {
@@ -758,21 +1406,45 @@ export const OPTIONS: readonly OptionRow[] = [
   }),
   pending("auth_plugin_deny_special_chars", "global", "security", BOOLEAN, { after: "plugin" }),
   pending("check_retain_source", "global", "security", BOOLEAN),
-  pending("clientid_prefixes", "global", "security", string("a prefix")),
-  pending("use_username_as_clientid", "listener", "security", BOOLEAN),
+  globalOption("clientid_prefixes", string("a prefix"), (ctx, v) => {
+    ctx.once(ctx.state.global, "clientid_prefixes");
+    ctx.state.global.clientidPrefixes = v;
+  }),
+  listenerOption("use_username_as_clientid", BOOLEAN, (_, l, v) => {
+    l.useUsernameAsClientId = v;
+  }),
 
-  // Pending: TLS, per listener.
-  ...["cafile", "capath", "certfile", "keyfile", "crlfile", "dhparamfile"].map((name) =>
-    pending(name, "listener", "tls", string("a file path"))
+  // TLS, per listener (checked as a whole once the file is read: checkListenerTls).
+  tlsOption("certfile", string("a file path"), (t, v) => t.certfile = v),
+  tlsOption("keyfile", string("a file path"), (t, v) => t.keyfile = v),
+  tlsOption("cafile", string("a file path"), (t, v) => t.cafile = v),
+  tlsOption("capath", string("a directory"), (t, v) => t.capath = v),
+  tlsOption("tls_version", enumOf<TlsVersion>(["tlsv1.3", "tlsv1.2", "tlsv1.1"]), (t, v) => {
+    t.tlsVersion = v;
+  }),
+  tlsOption("require_certificate", BOOLEAN, (t, v) => t.requireCertificate = v),
+  tlsOption("use_identity_as_username", BOOLEAN, (t, v) => t.useIdentityAsUsername = v),
+  tlsOption("use_subject_as_username", BOOLEAN, (t, v) => t.useSubjectAsUsername = v),
+  // Accepting these would serve something weaker than the file asks for; refuse instead.
+  unsupported(
+    "crlfile",
+    "listener",
+    string("a file path"),
+    "Deno's TLS does not check certificate revocation lists, so revoked client certificates would be accepted",
   ),
-  ...["ciphers", "ciphers_tls1.3", "psk_hint", "tls_engine", "tls_engine_kpass_sha1"].map((name) =>
+  unsupported(
+    "psk_hint",
+    "listener",
+    string("a value"),
+    "Deno's TLS has no pre-shared keys (TLS-PSK)",
+  ),
+  // rustls offers only strong AEAD cipher suites and no finite-field Diffie-Hellman: these
+  // cannot weaken anything, so they are accepted with a warning.
+  ...["dhparamfile"].map((name) => pending(name, "listener", "tls", string("a file path"))),
+  ...["ciphers", "ciphers_tls1.3", "tls_engine", "tls_engine_kpass_sha1"].map((name) =>
     pending(name, "listener", "tls", string("a value"))
   ),
-  pending("tls_version", "listener", "tls", enumOf(["tlsv1.3", "tlsv1.2", "tlsv1.1"])),
   pending("tls_keyform", "listener", "tls", enumOf(["pem", "engine"])),
-  ...["require_certificate", "use_identity_as_username", "use_subject_as_username"].map((name) =>
-    pending(name, "listener", "tls", BOOLEAN)
-  ),
 
   // Pending: other listener options.
   pending("bind_interface", "listener", "listener", string("a network interface")),
@@ -784,82 +1456,48 @@ export const OPTIONS: readonly OptionRow[] = [
   pending("websockets_log_level", "global", "websockets", integer({ min: -INT_MAX })),
   pending("websockets_headers_size", "global", "websockets", integer({ max: 65535 })),
 
-  // Pending: persistence.
-  ...["persistence", "retained_persistence", "autosave_on_changes"].map((name) =>
-    pending(name, "global", "persistence", BOOLEAN)
+  // Persistence. `retained_persistence` is Mosquitto's old name for `persistence`.
+  ...["persistence", "retained_persistence"].map((name) =>
+    globalOption(name, BOOLEAN, (ctx, v) => {
+      ctx.state.global.persistence.enabled = v;
+    })
   ),
-  pending("persistence_file", "global", "persistence", string("a file name")),
-  pending("persistence_location", "global", "persistence", string("a directory")),
-  pending("autosave_interval", "global", "persistence", integer({ negative: 0 })),
-  pending(
-    "persistent_client_expiration",
-    "global",
-    "persistence",
-    words("a duration such as 14d"),
-  ),
+  globalOption("persistence_file", string("a file name"), (ctx, v) => {
+    ctx.once(ctx.state.global.persistence, "persistence_file");
+    ctx.state.global.persistence.file = v;
+  }),
+  globalOption("persistence_location", string("a directory"), (ctx, v) => {
+    ctx.once(ctx.state.global.persistence, "persistence_location");
+    ctx.state.global.persistence.location = v;
+  }),
+  // Mosquitto saves a snapshot every autosave_interval seconds (or changes); midge commits every
+  // change before acknowledging it, batched per event-loop tick, so there is nothing to tune.
+  globalOption("autosave_interval", integer({ negative: 0 }), (ctx) => {
+    ctx.warn(AUTOSAVE_NOT_NEEDED);
+  }),
+  globalOption("autosave_on_changes", BOOLEAN, (ctx) => {
+    ctx.warn(AUTOSAVE_NOT_NEEDED);
+  }),
+  globalOption("persistent_client_expiration", DURATION, (ctx, v) => {
+    ctx.state.global.persistence.clientExpiration = v;
+  }),
+  // Mosquitto 2.0.21+/2.1: how often to sweep expired retained messages from memory.
+  pending("retain_expiry_interval", "global", "persistence", integer()),
 
   // Pending: limits and logging.
-  pending("memory_limit", "global", "limits", integer({ max: Number.MAX_SAFE_INTEGER })),
+  globalOption("memory_limit", integer({ max: Number.MAX_SAFE_INTEGER }), (ctx, v) => {
+    ctx.state.global.memoryLimit = v;
+  }),
+  // midge's own: Mosquitto has no such option (it waits for CONNECT as long as the keep alive
+  // of a client that never said one would be, i.e. forever on an idle socket).
+  globalOption("connect_timeout", integer({ min: 1, max: 3600 }), (ctx, v) => {
+    ctx.state.global.connectTimeout = v;
+  }),
   pending("max_inflight_bytes", "global", "limits", integer({ negative: 0 })),
   pending("log_facility", "global", "logging", integer({ max: 7 })),
 
-  // Pending: bridges. `connection` starts one; the rest need it first, as in Mosquitto.
-  pending("connection", "global", "bridge", BRIDGE_NAME, {
-    note: (ctx) => {
-      ctx.state.connectionAt = ctx.where;
-    },
-  }),
-  ...["address", "addresses"].map((name) =>
-    pending(name, "global", "bridge", words("host[:port] addresses"), { after: "connection" })
-  ),
-  pending("topic", "global", "bridge", words("a topic pattern"), { after: "connection" }),
-  pending("restart_timeout", "global", "bridge", words("seconds"), { after: "connection" }),
-  pending(
-    "bridge_protocol_version",
-    "global",
-    "bridge",
-    enumOf(["mqttv50", "mqttv311", "mqttv31"]),
-    { after: "connection" },
-  ),
-  pending("start_type", "global", "bridge", enumOf(["automatic", "lazy", "once"]), {
-    after: "connection",
-  }),
-  ...[
-    "bridge_attempt_unsubscribe",
-    "bridge_insecure",
-    "bridge_outgoing_retain",
-    "bridge_require_ocsp",
-    "cleansession",
-    "local_cleansession",
-    "notifications",
-    "notifications_local_only",
-    "round_robin",
-    "try_private",
-  ].map((name) => pending(name, "global", "bridge", BOOLEAN, { after: "connection" })),
-  ...["bridge_max_packet_size", "idle_timeout", "keepalive_interval", "threshold"].map((name) =>
-    pending(name, "global", "bridge", integer({ negative: 0 }), { after: "connection" })
-  ),
-  ...[
-    "bridge_alpn",
-    "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_identity",
-    "bridge_keyfile",
-    "bridge_psk",
-    "bridge_tls_version",
-    "clientid",
-    "remote_clientid",
-    "local_clientid",
-    "local_password",
-    "local_username",
-    "notification_topic",
-    "password",
-    "remote_password",
-    "username",
-    "remote_username",
-  ].map((name) => pending(name, "global", "bridge", string("a value"), { after: "connection" })),
+  // Bridges: `connection` starts one; the rest need it first, as in Mosquitto.
+  ...BRIDGE_OPTIONS,
 ];
 
 const BY_NAME = new Map(OPTIONS.filter((row) => !row.prefix).map((row) => [row.name, row]));

@@ -10,14 +10,23 @@
 
 import { ConfigError } from "./config_error.ts";
 import {
+  checkListenerTls,
   DEFAULT_LOG_TYPES,
   findOption,
+  finishBridges,
   type ListenerDraft,
+  listenerTlsConfig,
   type OptionContext,
   type ParseState,
   type SecurityDraft,
 } from "./options_table.ts";
-import type { BrokerConfig, ListenerConfig, SecurityOptions, SocketDomain } from "./types.ts";
+import {
+  type BrokerConfig,
+  DEFAULT_PERSISTENCE_FILE,
+  type ListenerConfig,
+  type SecurityOptions,
+  type SocketDomain,
+} from "./types.ts";
 
 /** What {@linkcode ConfigReaders.readDir} returns per entry; `Deno.DirEntry` fits. */
 export interface ConfigDirEntry {
@@ -104,11 +113,15 @@ export function loadConfigFile(path: string, options: ConfigReaders = {}): Broke
  * `per_listener_settings true`, else the broker's.
  */
 export function listenerSecurity(config: BrokerConfig, listener: ListenerConfig): SecurityOptions {
-  return listener.security ?? {
+  if (listener.security !== undefined) return listener.security;
+  const security: SecurityOptions = {
     allowAnonymous: config.allowAnonymous,
     allowZeroLengthClientId: config.allowZeroLengthClientId,
     autoIdPrefix: config.autoIdPrefix,
   };
+  if (config.passwordFile !== undefined) security.passwordFile = config.passwordFile;
+  if (config.aclFile !== undefined) security.aclFile = config.aclFile;
+  return security;
 }
 
 /**
@@ -168,6 +181,7 @@ function createState(): ParseState {
       setTcpNodelay: false,
       sysInterval: 10,
       log: { connectionMessages: true, timestamp: true },
+      persistence: { enabled: false, file: DEFAULT_PERSISTENCE_FILE, clientExpiration: 0 },
     },
     defaultListener,
     listeners: [],
@@ -388,12 +402,15 @@ function finish(state: ParseState): BrokerConfig {
       connectionMessages: log.connectionMessages,
       timestamp: log.timestamp,
     },
+    persistence: { ...global.persistence },
+    bridges: finishBridges(state),
     warnings,
     sources: state.sources,
   };
   if (log.timestampFormat !== undefined) config.log.timestampFormat = log.timestampFormat;
   if (global.pidFile !== undefined) config.pidFile = global.pidFile;
   if (global.user !== undefined) config.user = global.user;
+  finishSecurity(state, config);
   return config;
 }
 
@@ -411,6 +428,15 @@ function toListener(
   localOnly: boolean,
   overrides: ListenerOverrides,
 ): ListenerConfig {
+  for (const [option, at] of [["metrics", draft.metricsAt], ["dashboard", draft.dashboardAt]]) {
+    if (at !== undefined && draft.protocol !== "websockets") {
+      // HTTP is served by WebSocket listeners only, as Mosquitto's http_dir.
+      throw new ConfigError(
+        `Cannot use option "${option}" at ${at}: it needs "protocol websockets" on its listener (${draft.definedAt}), which speaks ${draft.protocol}`,
+        { option },
+      );
+    }
+  }
   const listener: ListenerConfig = {
     port: overrides.port ?? draft.port ?? 1883,
     protocol: draft.protocol,
@@ -424,6 +450,11 @@ function toListener(
   const socketDomain = overrides.socketDomain ?? draft.socketDomain;
   if (socketDomain !== undefined) listener.socketDomain = socketDomain;
   if (perListener) listener.security = toSecurity(draft.security, localOnly);
+  if (draft.metricsAt !== undefined) listener.metrics = true;
+  if (draft.dashboardAt !== undefined) listener.dashboard = true;
+  const tls = listenerTlsConfig(draft);
+  if (tls !== undefined) listener.tls = tls;
+  if (draft.useUsernameAsClientId) listener.useUsernameAsClientId = true;
   return listener;
 }
 
@@ -433,5 +464,37 @@ function toSecurity(draft: SecurityDraft, localOnly: boolean): SecurityOptions {
     allowAnonymous: localOnly ? true : draft.allowAnonymous ?? false,
     allowZeroLengthClientId: draft.allowZeroLengthClientId,
     autoIdPrefix: draft.autoIdPrefix ?? "auto-",
+    ...(draft.passwordFile !== undefined ? { passwordFile: draft.passwordFile } : {}),
+    ...(draft.aclFile !== undefined ? { aclFile: draft.aclFile } : {}),
   };
+}
+
+/**
+ * Security settings that depend on the whole file: TLS option combinations, the files the
+ * broker reads besides the config (added to `sources`, so `--watch` notices when they change),
+ * and the broker-wide values of `password_file`, `acl_file`, `clientid_prefixes`,
+ * `memory_limit` and `connect_timeout`.
+ */
+function finishSecurity(state: ParseState, config: BrokerConfig): void {
+  const global = state.global;
+  for (const draft of [state.defaultListener, ...state.listeners]) {
+    config.warnings.push(...checkListenerTls(draft));
+  }
+  if (!global.perListenerSettings) {
+    if (global.security.passwordFile !== undefined) {
+      config.passwordFile = global.security.passwordFile;
+    }
+    if (global.security.aclFile !== undefined) config.aclFile = global.security.aclFile;
+  }
+  if (global.clientidPrefixes !== undefined) config.clientidPrefixes = global.clientidPrefixes;
+  if (global.memoryLimit !== undefined) config.memoryLimit = global.memoryLimit;
+  if (global.connectTimeout !== undefined) config.connectTimeout = global.connectTimeout;
+  const files = [config.passwordFile, config.aclFile];
+  for (const listener of config.listeners) {
+    files.push(listener.security?.passwordFile, listener.security?.aclFile);
+    files.push(listener.tls?.certfile, listener.tls?.keyfile, listener.tls?.cafile);
+  }
+  for (const file of files) {
+    if (file !== undefined && !config.sources.includes(file)) config.sources.push(file);
+  }
 }

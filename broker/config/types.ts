@@ -33,6 +33,27 @@ export type LogDest =
   | { kind: "topic" }
   | { kind: "file"; path: string };
 
+/**
+ * Persistence settings. Mosquitto's `autosave_interval` and `autosave_on_changes` have no field:
+ * midge saves every change before acknowledging it, so there is nothing to autosave.
+ */
+export interface PersistenceConfig {
+  /** Keep sessions, queued and retained messages in a file (`persistence`, false). */
+  enabled: boolean;
+  /** Directory of the file (`persistence_location`); unset means the working directory. */
+  location?: string;
+  /** File name (`persistence_file`); midge's default is `midge.db`, not `mosquitto.db`. */
+  file: string;
+  /**
+   * Seconds a disconnected session may last at most, whatever its own expiry
+   * (`persistent_client_expiration`, given as `14d` and the like; 0 = no limit).
+   */
+  clientExpiration: number;
+}
+
+/** The file name used when `persistence_file` is not given. */
+export const DEFAULT_PERSISTENCE_FILE = "midge.db";
+
 /** Logging settings (`log_dest`, `log_type`, `connection_messages`, `log_timestamp*`). */
 export interface LogConfig {
   /** Destinations in the order first named; defaults to stderr. */
@@ -49,8 +70,8 @@ export interface LogConfig {
 
 /**
  * Authentication settings that `per_listener_settings true` moves from the broker to each
- * listener. Only the options midge implements appear here; `password_file`, `acl_file`,
- * `psk_file` and plugins are accepted with a "not supported yet" warning.
+ * listener. Only the options midge implements appear here; plugins are accepted with a "not
+ * supported yet" warning, and `psk_file` is refused (Deno's TLS has no pre-shared keys).
  */
 export interface SecurityOptions {
   /** Let clients connect without a username (`allow_anonymous`). */
@@ -59,6 +80,33 @@ export interface SecurityOptions {
   allowZeroLengthClientId: boolean;
   /** Prefix of client ids the broker assigns (`auto_id_prefix`, "auto-"). */
   autoIdPrefix: string;
+  /** Mosquitto password file to check user names and passwords against (`password_file`). */
+  passwordFile?: string;
+  /** Mosquitto ACL file deciding who may read and write which topics (`acl_file`). */
+  aclFile?: string;
+}
+
+/** TLS versions `tls_version` names; Mosquitto's value is the lowest version accepted. */
+export type TlsVersion = "tlsv1.3" | "tlsv1.2" | "tlsv1.1";
+
+/** TLS of a listener: present when `certfile` and `keyfile` are given. */
+export interface ListenerTlsConfig {
+  /** PEM certificate chain (`certfile`). */
+  certfile: string;
+  /** PEM private key (`keyfile`). */
+  keyfile: string;
+  /** PEM file of CA certificates that client certificates must chain to (`cafile`). */
+  cafile?: string;
+  /** Directory of PEM CA certificates (`capath`). */
+  capath?: string;
+  /** Lowest TLS version accepted (`tls_version`); unset means TLS 1.2 and 1.3. */
+  tlsVersion?: TlsVersion;
+  /** Clients must present a certificate signed by a CA of `cafile`/`capath` (`require_certificate`). */
+  requireCertificate: boolean;
+  /** The certificate's common name is the client's user name (`use_identity_as_username`). */
+  useIdentityAsUsername: boolean;
+  /** The certificate's subject is the client's user name (`use_subject_as_username`). */
+  useSubjectAsUsername: boolean;
 }
 
 /** One network listener (`listener PORT [ADDRESS]`, or the default listener of `port`). */
@@ -77,13 +125,131 @@ export interface ListenerConfig {
   maxTopicAlias: number;
   /** This listener's authentication settings; present only when `per_listener_settings` is true. */
   security?: SecurityOptions;
+  /** TLS (MQTT) or wss (WebSockets); unset for plain text. */
+  tls?: ListenerTlsConfig;
+  /** The client's user name replaces its client id (`use_username_as_clientid`); unset = false. */
+  useUsernameAsClientId?: boolean;
+  /** midge's `metrics true`: `GET /metrics` (Prometheus) on this `protocol websockets` listener. */
+  metrics?: boolean;
+  /** midge's `dashboard true`: the web dashboard at `/` of this `protocol websockets` listener. */
+  dashboard?: boolean;
   /**
    * Options given for this listener that midge accepts but does not implement yet (e.g.
-   * `certfile`, `mount_point`), so the broker can refuse to open a listener the user expects to
-   * be encrypted rather than silently serving it in plain text.
+   * `mount_point`, `ciphers`). TLS options that cannot be honoured are refused by the parser
+   * instead, so that no listener serves less than its file asks for.
    */
   unsupportedOptions: string[];
   /** Where it came from: `FILE:LINE` of its `listener` line, "default listener" or "local only mode". */
+  definedAt: string;
+}
+
+/** Which way a bridge `topic` carries messages. */
+export type BridgeDirection = "in" | "out" | "both";
+
+/**
+ * One bridge `topic PATTERN [DIRECTION [QOS [LOCAL_PREFIX REMOTE_PREFIX]]]` line, with the topic
+ * filters it subscribes to on each side (prefix + pattern, as Mosquitto's bridge_topic.c builds
+ * them).
+ */
+export interface BridgeTopicConfig {
+  /** The pattern; undefined for `""` (a single topic remapped, both prefixes given). */
+  pattern: string | undefined;
+  direction: BridgeDirection;
+  /** Publish/subscribe QoS on both sides (default 0). */
+  qos: 0 | 1 | 2;
+  /** Prefix on the local broker; undefined for none (`""`). */
+  localPrefix: string | undefined;
+  /** Prefix on the remote broker; undefined for none (`""`). */
+  remotePrefix: string | undefined;
+  /** `localPrefix + pattern`: what the bridge subscribes to locally (`out`, `both`). */
+  localTopic: string;
+  /** `remotePrefix + pattern`: what the bridge subscribes to remotely (`in`, `both`). */
+  remoteTopic: string;
+}
+
+/** One remote broker address of a bridge (`address host[:port]`). */
+export interface BridgeAddress {
+  host: string;
+  /** Default 1883. */
+  port: number;
+}
+
+/** TLS to the remote broker: on when `bridge_cafile` or `bridge_capath` is given. */
+export interface BridgeTlsConfig {
+  /** `bridge_cafile`: PEM CA certificates that signed the remote's certificate. */
+  cafile?: string;
+  /** `bridge_capath`: a directory of PEM CA certificates (`*.crt`, `*.pem`). */
+  capath?: string;
+  /** `bridge_certfile`: PEM client certificate, with `keyfile`. */
+  certfile?: string;
+  /** `bridge_keyfile`: PEM private key of `certfile`. */
+  keyfile?: string;
+  /** `bridge_alpn`: application protocol to negotiate. */
+  alpn?: string;
+  /** `bridge_tls_version` as written (the lowest version accepted), default "tlsv1.2". */
+  version: string;
+  /** `bridge_insecure`: do not check the certificate's host name (the chain still is). */
+  insecure?: boolean;
+}
+
+/** A bridge: a `connection NAME` section. Defaults are Mosquitto 2.0's. */
+export interface BridgeConfig {
+  /** `connection NAME`. */
+  name: string;
+  /** `address` / `addresses`, in order: the first is the main one. */
+  addresses: BridgeAddress[];
+  /** `round_robin` (false: fall back to the first address whenever it is back). */
+  roundRobin: boolean;
+  /** `topic` lines, in order. */
+  topics: BridgeTopicConfig[];
+  /** `bridge_protocol_version`: 3 (mqttv31), 4 (mqttv311, default) or 5 (mqttv50). */
+  protocolVersion: 3 | 4 | 5;
+  /** `cleansession` toward the remote broker (default false). */
+  cleanSession: boolean;
+  /** `local_cleansession` (default: `cleansession`). */
+  localCleanSession: boolean;
+  /** `remote_clientid` / `clientid`, default `HOSTNAME.NAME`. */
+  remoteClientId: string;
+  /** `local_clientid`, default `local.REMOTE_CLIENTID`. */
+  localClientId: string;
+  /** `remote_username` / `username`. */
+  remoteUsername?: string;
+  /** `remote_password` / `password`. */
+  remotePassword?: string;
+  /** `local_username`: the identity local ACLs check what the bridge publishes and reads against. */
+  localUsername?: string;
+  /** `local_password`. */
+  localPassword?: string;
+  /** `keepalive_interval` in seconds (default 60, at least 5). */
+  keepalive: number;
+  /**
+   * `restart_timeout`: seconds before reconnecting. With `cap`, a jittered exponential backoff
+   * from `base` up to `cap` ("decorrelated jitter"); without, the constant `base`. Default 5 / 30.
+   */
+  restartTimeout: { base: number; cap?: number };
+  /** `start_type` (default automatic). */
+  startType: "automatic" | "lazy" | "once";
+  /** `idle_timeout`: seconds without traffic before a lazy bridge stops (default 60). */
+  idleTimeout: number;
+  /** `threshold`: queued messages that start a lazy bridge (default 10). */
+  threshold: number;
+  /** `try_private` (default true): announce the bridge to MQTT 3.x remotes. */
+  tryPrivate: boolean;
+  /** `notifications` (default true). */
+  notifications: boolean;
+  /** `notification_topic`; default `$SYS/broker/connection/REMOTE_CLIENTID/state`. */
+  notificationTopic: string;
+  /** `notifications_local_only` (default false). */
+  notificationsLocalOnly: boolean;
+  /** `bridge_attempt_unsubscribe` (default true). */
+  attemptUnsubscribe: boolean;
+  /** `bridge_outgoing_retain` (default true). */
+  outgoingRetain: boolean;
+  /** `bridge_max_packet_size`: largest packet sent to the remote, 0 = no limit of our own. */
+  maxPacketSize: number;
+  /** TLS settings, when the remote is reached over TLS. */
+  tls?: BridgeTlsConfig;
+  /** `FILE:LINE` of the `connection` line. */
   definedAt: string;
 }
 
@@ -131,10 +297,24 @@ export interface BrokerConfig {
   sysInterval: number;
   /** Logging settings. */
   log: LogConfig;
+  /** Persistence settings. */
+  persistence: PersistenceConfig;
   /** Where to write the process id (`pid_file`); unset means nowhere. */
   pidFile?: string;
   /** `user` as written; midge cannot drop privileges, so it only produces a warning. */
   user?: string;
+  /** `password_file` when `per_listener_settings` is false. */
+  passwordFile?: string;
+  /** `acl_file` when `per_listener_settings` is false. */
+  aclFile?: string;
+  /** Only clients whose id starts with this may connect (`clientid_prefixes`). */
+  clientidPrefixes?: string;
+  /** Memory in bytes above which clients and messages are refused (`memory_limit`); unset = 0. */
+  memoryLimit?: number;
+  /** Seconds a new connection has to send CONNECT (midge's `connect_timeout`); unset = 20. */
+  connectTimeout?: number;
+  /** Bridges (`connection` sections), in the order defined. */
+  bridges: BridgeConfig[];
   /** Things the user should know that do not stop the broker, each naming its file and line. */
   warnings: string[];
   /** Files read, the main file first, then the `include_dir` files in the order read. */

@@ -8,20 +8,23 @@ import { ReasonCode } from "../../codec/reason_code.ts";
 import { validateTopicName } from "../../codec/topic.ts";
 import type { ConnectPacket, Properties } from "../../codec/types.ts";
 import type { Connection } from "../connection.ts";
+import { ConnectResult } from "../metrics/broker_metrics.ts";
 import { ProtocolError } from "../protocol_error.ts";
 import { Session, SESSION_NEVER_EXPIRES } from "../session.ts";
 
 /** Mosquitto's protocol numbers in its connect log line: p1 = 3.1, p2 = 3.1.1, p5 = 5.0. */
 const PROTOCOL_LOG_NUMBER = { 3: 1, 4: 2, 5: 5 } as const;
 
-/** Handles the first packet of a connection. */
-export function handleConnect(connection: Connection, packet: ConnectPacket): void {
+/**
+ * Handles the first packet of a connection. Returns a promise while the password is being checked
+ * (the connection reads no further packet until it settles).
+ */
+export function handleConnect(connection: Connection, packet: ConnectPacket): void | Promise<void> {
   const broker = connection.broker;
   const options = broker.options;
   const settings = connection.listener.settings;
   const version = packet.protocolVersion;
   connection.version = version;
-  const props = packet.properties;
 
   let clientId = packet.clientId;
   let assigned = false;
@@ -38,10 +41,81 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     clientId = settings.autoIdPrefix + crypto.randomUUID();
     assigned = true;
   }
+  if (settings.clientIdPrefix !== undefined && !clientId.startsWith(settings.clientIdPrefix)) {
+    // Mosquitto's clientid_prefixes: checked on the id as sent or assigned; "not authorised".
+    connection.clientId = clientId;
+    throw new ProtocolError(
+      ReasonCode.NotAuthorized,
+      `Client identifier does not start with "${settings.clientIdPrefix}"`,
+    );
+  }
   connection.clientId = clientId;
+  if (options.memoryLimit > 0 && memoryInUse() > options.memoryLimit) {
+    // memory_limit: refuse new clients rather than grow past it.
+    throw new ProtocolError(ReasonCode.ServerBusy, "Server memory limit reached");
+  }
 
-  connection.username = packet.username;
-  const refused = settings.security.authenticate(connection, packet.password);
+  // use_identity_as_username / use_subject_as_username: the TLS certificate is the credential,
+  // and the user name and password in CONNECT are ignored (Mosquitto 2.0's handle_connect.c).
+  const tls = settings.tls;
+  const fromCertificate = tls !== undefined &&
+    (tls.useIdentityAsUsername || tls.useSubjectAsUsername);
+  let username = packet.username;
+  if (fromCertificate) {
+    const certificate = connection.transport.peerCertificate;
+    username = tls.useIdentityAsUsername ? certificate?.commonName : certificate?.subject;
+    if (username === undefined) {
+      throw new ProtocolError(
+        ReasonCode.BadUserNameOrPassword,
+        certificate === undefined
+          ? "No client certificate to take the user name from"
+          : "The client certificate has no common name",
+      );
+    }
+  }
+  connection.username = username;
+  if (settings.useUsernameAsClientId) {
+    if (username === undefined) {
+      throw new ProtocolError(
+        ReasonCode.NotAuthorized,
+        "use_username_as_clientid is set and the client sent no user name",
+      );
+    }
+    clientId = username;
+    connection.clientId = clientId;
+  }
+
+  const verdict = fromCertificate ? 0 : settings.security.authenticate(connection, packet.password);
+  if (typeof verdict === "number") return acceptConnect(connection, packet, verdict, assigned);
+  return verdict.then((refused) => {
+    // The client may have gone, or timed out, while its password was being checked.
+    if (connection.state === "new") acceptConnect(connection, packet, refused, assigned);
+  });
+}
+
+/** Sampled `rss`, refreshed at most every 100 ms: `Deno.memoryUsage()` is not free. */
+let memorySample = { at: 0, rss: 0 };
+
+/** Resident memory of the process, as `memory_limit` counts it (sampled every 100 ms). */
+export function memoryInUse(): number {
+  const now = Date.now();
+  if (now - memorySample.at > 100) memorySample = { at: now, rss: Deno.memoryUsage().rss };
+  return memorySample.rss;
+}
+
+/** The rest of CONNECT once the client's credentials have been checked (`refused` 0 = good). */
+function acceptConnect(
+  connection: Connection,
+  packet: ConnectPacket,
+  refused: number,
+  assigned: boolean,
+): void {
+  const broker = connection.broker;
+  const options = broker.options;
+  const settings = connection.listener.settings;
+  const version = packet.protocolVersion;
+  const props = packet.properties;
+  const clientId = connection.clientId;
   if (refused !== 0) {
     // The password is never logged; the address is, for fail2ban-style tooling.
     broker.log.info(
@@ -54,6 +128,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     throw new ProtocolError(
       refused,
       refused === ReasonCode.BadUserNameOrPassword ? "Bad user name or password" : "Not authorized",
+      { logged: true },
     );
   }
   if (props?.authenticationMethod !== undefined) {
@@ -104,7 +179,12 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     throw new ProtocolError(ReasonCode.ClientIdentifierNotValid, "Keep alive is too long");
   }
   connection.keepalive = keepalive;
-  connection.will = packet.will;
+  // Mosquitto honours the bridge bit only below MQTT 5, where No Local does the same job.
+  connection.isBridge = packet.bridge === true && version !== 5;
+  // A will its client may not publish is dropped (Mosquitto checks the ACL before sending it).
+  connection.will = packet.will && settings.security.canWrite(connection, packet.will.topic)
+    ? packet.will
+    : undefined;
 
   const expiry = version === 5
     ? props?.sessionExpiryInterval ?? 0
@@ -147,10 +227,10 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   connection.session = session;
   broker.persistSession(session);
   connection.state = "connected";
+  connection.connectedAt = Date.now();
+  // Raises the maximum too: one count feeds $SYS clients/maximum and midge_clients_maximum.
   broker.clientsConnected++;
-  if (broker.clientsConnected > broker.stats.clientsMaximum) {
-    broker.stats.clientsMaximum = broker.clientsConnected;
-  }
+  broker.metrics.connects[ConnectResult.Accepted]!++;
 
   const ack: Properties = {};
   if (version === 5) {
@@ -174,7 +254,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
       `New client connected from ${connection.peer} as ${clientId} (p${
         PROTOCOL_LOG_NUMBER[version]
       }, c${packet.clean ? 1 : 0}, k${packet.keepalive}${
-        packet.username !== undefined ? `, u'${packet.username}'` : ""
+        connection.username !== undefined ? `, u'${connection.username}'` : ""
       }).`,
     );
   }

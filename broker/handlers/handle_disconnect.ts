@@ -7,6 +7,7 @@
 import { ReasonCode } from "../../codec/reason_code.ts";
 import type { DisconnectPacket } from "../../codec/types.ts";
 import type { Connection } from "../connection.ts";
+import { DisconnectReason } from "../metrics/broker_metrics.ts";
 import { ProtocolError } from "../protocol_error.ts";
 
 /**
@@ -29,6 +30,7 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
   if (connection.broker.options.connectionMessages) {
     connection.broker.log.info(`Client ${connection.clientId} disconnected.`);
   }
+  connection.disconnectReason = DisconnectReason.Client;
   // [MQTT-3.14.4-1]: the sender closes; the server sends nothing back.
   connection.destroy();
 }

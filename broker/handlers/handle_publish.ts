@@ -9,7 +9,9 @@ import { ReasonCode } from "../../codec/reason_code.ts";
 import type { Properties, PublishPacket } from "../../codec/types.ts";
 import type { Connection } from "../connection.ts";
 import type { Message } from "../message.ts";
+import { Drop } from "../metrics/broker_metrics.ts";
 import { ProtocolError } from "../protocol_error.ts";
+import { memoryInUse } from "./handle_connect.ts";
 
 /** Handles a PUBLISH sent by a client. */
 export function handlePublish(connection: Connection, packet: PublishPacket): void {
@@ -17,6 +19,8 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   const options = broker.options;
   const session = connection.session;
   if (!session) return;
+  // Mosquitto counts every PUBLISH received, before any check ($SYS publish/messages/received).
+  connection.metrics.publishReceived[packet.qos]!++;
   let topic = packet.topic;
   let properties = packet.properties;
   let expiresAt = 0;
@@ -75,9 +79,13 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     );
   }
 
-  const tooBig = options.messageSizeLimit > 0 && packet.payload.length > options.messageSizeLimit;
+  // Over message_size_limit, or memory_limit reached: QoS 0 dropped, QoS 1/2 answered 0x97.
+  const tooBig = options.messageSizeLimit > 0 && packet.payload.length > options.messageSizeLimit ||
+    options.memoryLimit > 0 && memoryInUse() > options.memoryLimit;
   // Mosquitto: a denied QoS 0 publish is dropped silently; QoS 1/2 are acknowledged with 0x87.
   const denied = !connection.listener.settings.security.canWrite(connection, topic);
+  if (denied) broker.metrics.dropped[Drop.NotAuthorized]!++;
+  else if (tooBig) broker.metrics.dropped[Drop.TooLarge]!++;
   const message: Message = {
     topic,
     payload: packet.payload,

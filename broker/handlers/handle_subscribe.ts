@@ -76,8 +76,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
       clientId: session.clientId,
       filter,
       qos,
-      noLocal: requested.noLocal,
-      retainAsPublished: requested.retainAsPublished,
+      // A bridge never gets its own messages back, and keeps their RETAIN flag (Mosquitto's
+      // is_bridge), so that two brokers bridged both ways do not loop.
+      noLocal: requested.noLocal || connection.isBridge && group === undefined,
+      retainAsPublished: requested.retainAsPublished || connection.isBridge,
       identifier,
     }, group);
     reasonCodes.push(qos);
@@ -95,11 +97,8 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     // [MQTT-3.3.1-9..11]: Retain Handling 0 always, 1 only for a new subscription, 2 never.
     if (sub.retainHandling === 2 || sub.retainHandling === 1 && !isNew) continue;
     for (const message of broker.retained.match(sub.filter, now)) {
-      if (
-        session.security.restrictsRead && !session.security.canRead(session.identity, message.topic)
-      ) {
-        continue;
-      }
+      const security = connection.listener.settings.security;
+      if (security.restrictsRead && !security.canRead(session.identity, message.topic)) continue;
       broker.deliver(
         session,
         {

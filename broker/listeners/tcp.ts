@@ -10,7 +10,7 @@
  */
 
 import type { Transport, TransportSink } from "../transport.ts";
-import { bindError, familyOf, type RunningListener } from "./listener.ts";
+import { bindError, familyOf, type RunningListener, unmapIpv4 } from "./listener.ts";
 
 /** Size of the read buffer an idle connection keeps pending. */
 export const MIN_READ_SIZE = 512;
@@ -127,7 +127,7 @@ export class TcpTransport implements Transport {
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
     const remote = conn.remoteAddr as Deno.NetAddr;
-    this.remoteAddress = remote.hostname ?? "";
+    this.remoteAddress = unmapIpv4(remote.hostname ?? "");
     this.remotePort = remote.port ?? 0;
   }
 

@@ -7,7 +7,7 @@
  */
 
 import type { Transport, TransportSink } from "../transport.ts";
-import { bindError, familyOf, type RunningListener } from "./listener.ts";
+import { bindError, familyOf, type RunningListener, unmapIpv4 } from "./listener.ts";
 
 /** Subprotocols accepted, in order of preference (MQTT 5.0 §6: "mqtt"; MQTT 3.1 used "mqttv3.1"). */
 const SUBPROTOCOLS = ["mqtt", "mqttv3.1"];
@@ -23,6 +23,22 @@ export interface WebSocketListenOptions {
   port: number;
   /** Receives each upgraded connection; the callee must call `start()` on it. */
   onTransport: (transport: Transport) => void;
+  /**
+   * Answers requests that are not WebSocket upgrades (`GET /metrics`, the dashboard); returning
+   * undefined, or leaving it out, answers 400 as before.
+   */
+  onRequest?: (request: Request) => Response | Promise<Response> | undefined;
+  /**
+   * Certificate and key to serve wss with. `Deno.serve` can neither request client certificates
+   * nor limit TLS versions, so the config refuses those options on WebSocket listeners.
+   */
+  tls?: { cert: string; key: string };
+}
+
+/** A bound WebSocket listener. */
+export interface WebSocketRunningListener extends RunningListener {
+  /** Closes at once, upgraded WebSockets included, and releases the port. */
+  shutdown(): Promise<void>;
 }
 
 /** The subprotocol to answer with, or undefined when the client offers none we speak. */
@@ -35,7 +51,7 @@ function chooseSubprotocol(request: Request): string | undefined {
 
 /**
  * Binds an HTTP listener that upgrades requests offering the `mqtt` subprotocol to WebSockets and
- * hands each one to `onTransport`. Other requests get 400.
+ * hands each one to `onTransport`. Other requests go to `onRequest`, else get 400.
  *
  * Rejects with `Deno.errors.AddrInUse` when the port is taken, with the address in the message
  * (`Address already in use: 127.0.0.1:8080`).
@@ -57,7 +73,9 @@ function chooseSubprotocol(request: Request): string | undefined {
  * const socket = new WebSocket(`ws://127.0.0.1:${listener.port}/mqtt`, "mqtt");
  * ```
  */
-export async function listenWebSocket(options: WebSocketListenOptions): Promise<RunningListener> {
+export async function listenWebSocket(
+  options: WebSocketListenOptions,
+): Promise<WebSocketRunningListener> {
   const live = new Set<WebSocketTransport>();
   let accepting = true;
   let shutdown: Promise<void> | undefined;
@@ -68,9 +86,14 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     if (!accepting && live.size === 0) shutdownServer();
   };
 
-  const handle = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
+  const handle = (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response | Promise<Response> => {
     if (!accepting) return new Response("Listener closed", { status: 503 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      const answer = options.onRequest?.(request);
+      if (answer !== undefined) return answer;
       return new Response('Expected a WebSocket upgrade with subprotocol "mqtt"', { status: 400 });
     }
     const protocol = chooseSubprotocol(request);
@@ -97,6 +120,7 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
+      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
       // Given so that Deno prints no "Listening on" line of its own, and to learn the real port.
       onListen: (addr) => listening.resolve(addr),
       // A failing handler (e.g. a malformed upgrade) gets a status, not a stack trace on stderr.
@@ -115,6 +139,10 @@ export async function listenWebSocket(options: WebSocketListenOptions): Promise<
     close() {
       accepting = false;
       return live.size === 0 ? shutdownServer() : Promise.resolve();
+    },
+    shutdown() {
+      accepting = false;
+      return shutdownServer();
     },
   };
 }
@@ -139,7 +167,7 @@ export class WebSocketTransport implements Transport {
     onFinish: (transport: WebSocketTransport) => void,
   ) {
     this.#socket = socket;
-    this.remoteAddress = remote.hostname;
+    this.remoteAddress = unmapIpv4(remote.hostname);
     this.remotePort = remote.port;
     this.#onFinish = onFinish;
     socket.binaryType = "arraybuffer";

@@ -12,6 +12,7 @@
  * | `type`                                 | `cmd`                                                  |
  * | `packetId`                             | `messageId`                                            |
  * | CONNECT `protocolName`                 | `protocolId`                                           |
+ * | CONNECT `bridge` (level bit 0x80)      | `bridgeMode`                                           |
  * | CONNECT `clean`, `keepalive`, `clientId`, `username`, `password`, `will` | same names; Buffers |
  * | CONNACK `reasonCode` (v5)              | `reasonCode`                                           |
  * | CONNACK `reasonCode` (v3/v4)           | `returnCode`                                           |
@@ -137,6 +138,7 @@ function toMqttPacket(packet: Packet, version: ProtocolVersion): MqttObject {
         keepalive: packet.keepalive,
         clientId: packet.clientId,
       };
+      if (packet.bridge) out.bridgeMode = true;
       if (packet.username !== undefined) out.username = packet.username;
       if (packet.password !== undefined) out.password = toBuffer(packet.password);
       if (packet.will !== undefined) {
@@ -278,6 +280,7 @@ function fromMqttPacket(o: MqttObject, version: ProtocolVersion): Packet {
         keepalive: num("keepalive"),
         clientId: o.clientId as string,
       };
+      if (o.bridgeMode) out.bridge = true;
       if (o.username !== undefined) out.username = o.username as string;
       if (o.password !== undefined) out.password = toBytes(o.password);
       if (o.will !== undefined) {
