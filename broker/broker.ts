@@ -242,9 +242,29 @@ export class Broker {
       this.options,
       resolveOptions({ ...brokerOptionsFromConfig(config), log: this.options.log }),
     );
+    this.#refreshOfflinePolicies();
     this.sys.restart();
     // Last, so that bridges see the new limits and security: unchanged ones keep running.
     await this.bridges.apply(config.bridges ?? []);
+  }
+
+  /**
+   * Gives offline sessions the current policy of the listener they last used (a reloaded ACL
+   * applies to what is queued for them), or of the first listener when that one is gone or the
+   * session was restored from the store, so no restored session routes around the read ACL.
+   */
+  #refreshOfflinePolicies(): void {
+    const byKey = new Map(this.#listeners.map((l) => [l.key, l]));
+    const fallback = this.#listeners[0]?.settings.security;
+    for (const session of this.sessions.values()) {
+      if (session.connection) continue;
+      const policy = (session.listenerKey !== undefined
+        ? byKey.get(session.listenerKey)?.settings.security
+        : undefined) ?? fallback;
+      if (policy) {
+        session.security = policy;
+      }
+    }
   }
 
   /**

@@ -101,6 +101,8 @@ export class Connection {
   #writing = false;
   #flushScheduled = false;
   #closeAfterFlush = false;
+  /** An acknowledgement is queued: the next write waits until the store's commits are durable. */
+  #needsDurable = false;
   /** True while an asynchronous CONNECT (password check) is pending. */
   #authenticating = false;
 
@@ -144,6 +146,9 @@ export class Connection {
 
   /** Encodes and queues `packet`, unless it exceeds the client's Maximum Packet Size. */
   send(packet: Packet): void {
+    // Acknowledgements (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, CONNACK …) promise state the
+    // store must hold first; PUBLISHes to subscribers and PINGRESP promise nothing.
+    if (packet.type !== "pingresp") this.#needsDurable = true;
     const bytes = encodePacket(packet, this.version);
     if (bytes.length > this.clientMaximumPacketSize) {
       // [MQTT-3.1.2-25]: strip what may be stripped (reason string, user properties) and retry.
@@ -374,7 +379,14 @@ export class Connection {
     // Nothing acknowledged may be lost: whatever the store recorded this tick (the message an
     // outgoing PUBACK or PUBREC acknowledges, a SUBACK's subscription) is committed first.
     const store = this.broker.store;
-    if (store?.dirty) store.commit();
+    let durable: Promise<void> | undefined;
+    if (store) {
+      if (store.dirty) store.commit();
+      if (this.#needsDurable && store.whenDurable && store.commitCount !== undefined) {
+        durable = store.whenDurable(store.commitCount);
+      }
+    }
+    this.#needsDurable = false;
     const pending = this.#pending;
     let chunk: Uint8Array;
     if (pending.length === 1) {
@@ -393,8 +405,22 @@ export class Connection {
     this.#writingBytes = this.#pendingBytes;
     this.#pendingBytes = 0;
     this.#writing = true;
-    this.transport.write(chunk).then(this.#written, this.#writeFailed);
+    if (durable) {
+      // Everything queued so far waits for the fsync (in order); what comes meanwhile queues
+      // behind it for the next write, so a busy client is never starved by newer commits.
+      durable.then(() => this.#write(chunk));
+    } else {
+      this.transport.write(chunk).then(this.#written, this.#writeFailed);
+    }
   };
+
+  #write(chunk: Uint8Array): void {
+    if (this.state === "closed") {
+      this.#written();
+      return;
+    }
+    this.transport.write(chunk).then(this.#written, this.#writeFailed);
+  }
 
   #written = (): void => {
     this.#writing = false;

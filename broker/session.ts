@@ -56,6 +56,8 @@ export class Session {
   identity: ClientIdentity;
   /** The security policy of the listener it last connected through. */
   security: SecurityPolicy;
+  /** Key of that listener, to pick up its reloaded policy while the client is offline. */
+  listenerKey: string | undefined;
   /** Subscriptions by the filter as the client wrote it (with any `$share/group/`). */
   readonly subscriptions = new Map<string, SessionSubscription>();
   /** Outgoing QoS 1/2 messages by packet id, in the order they were sent. */

@@ -142,7 +142,6 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   if (pidFile !== undefined) writePidFile(log, pidFile);
   // Listen for stop signals before saying "running", so a signal sent on that line is not missed.
   const stopped = waitForSignal();
-  log.info(`midge version ${VERSION} running`);
 
   // Reloads run one at a time; a signal during one queues exactly one more.
   let reloading: Promise<void> = Promise.resolve();
@@ -179,6 +178,9 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   };
   const onHangup = () => reload("signal");
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", onHangup);
+  // Only now, with every signal handled, is the broker "running": a SIGHUP or SIGTERM sent on
+  // seeing this line is never missed.
+  log.info(`midge version ${VERSION} running`);
   let watchTimer: ReturnType<typeof setInterval> | undefined;
   if (flags.watch && candidates.length > 0) {
     let lastSeen = loaded.signature;

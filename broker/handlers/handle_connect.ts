@@ -219,10 +219,14 @@ function acceptConnect(
   if (session.pendingWill) broker.store?.deleteWill(clientId);
   session.pendingWill = undefined;
   session.protocolVersion = version;
+  // A persisted session resumed with expiry 0 ends at this disconnection: its stored rows must
+  // not come back at a restart while this connection lives.
+  if (session.expiryInterval > 0 && expiry === 0) broker.store?.deleteSession(clientId);
   session.expiryInterval = expiry;
   session.disconnectedAt = 0;
   session.identity = { clientId, username: connection.username, peer: connection.peer };
   session.security = settings.security;
+  session.listenerKey = connection.listener.key;
   session.connection = connection;
   connection.session = session;
   broker.persistSession(session);

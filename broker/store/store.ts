@@ -85,8 +85,19 @@ export interface Store {
   putWill(clientId: string, will: Will, publishAt: number): void;
   deleteWill(clientId: string): void;
 
-  /** Makes every recorded change durable; a no-op when not dirty. */
+  /**
+   * Writes every recorded change (safe against a process crash on return); a no-op when not
+   * dirty. A store whose commits reach stable storage later (an asynchronous fsync) says so
+   * through {@linkcode commitCount} and {@linkcode whenDurable}.
+   */
   commit(): void;
+  /** Commits made so far (for {@linkcode whenDurable}); absent when commits are durable at once. */
+  readonly commitCount?: number;
+  /**
+   * Resolves once the first `count` commits are on stable storage (power-loss safe); undefined
+   * when they already are. Connections hold acknowledgements until then.
+   */
+  whenDurable?(count: number): Promise<void> | undefined;
   /** Commits and releases the backend. */
   close(): void;
 }
