@@ -12,7 +12,12 @@ import type { Properties, PublishPacket, QoS, Will } from "../codec/types.ts";
 import { Connection } from "./connection.ts";
 import type { RunningListener } from "./listeners/listener.ts";
 import { BrokerListener, listenerKey, type ListenerSpec } from "./broker_listener.ts";
-import { brokerOptionsFromConfig, listenerSettingsFromConfig } from "./config/apply.ts";
+import {
+  brokerOptionsFromConfig,
+  listenerSettingsFromConfig,
+  loadTlsSupport,
+  usesTls,
+} from "./config/apply.ts";
 import type { BrokerConfig } from "./config/types.ts";
 import { compactMessage, isExpired, type Message, remainingExpiry } from "./message.ts";
 import {
@@ -34,7 +39,7 @@ import {
   listenerLabel,
 } from "./metrics/broker_metrics.ts";
 import { serveHttp } from "./metrics/http.ts";
-import { exportToOpenTelemetry, openTelemetryEnabled } from "./metrics/otel.ts";
+import { openTelemetryEnabled } from "./metrics/otel_enabled.ts";
 import { type InflightMessage, type QueuedMessage, Session } from "./session.ts";
 import type { Store } from "./store/store.ts";
 import { SubscriptionTree } from "./subscriptions.ts";
@@ -130,7 +135,12 @@ export class Broker {
       defaultListenerSettings(this.options),
     );
     this.#defaultListener.metrics = this.metrics.direct;
-    if (openTelemetryEnabled()) this.#openTelemetry = exportToOpenTelemetry(this.metrics.registry);
+    if (openTelemetryEnabled()) {
+      // Loaded only when exporting: the OpenTelemetry API costs memory an idle Pi should keep.
+      import("./metrics/otel.ts").then(({ exportToOpenTelemetry }) => {
+        if (!this.#closing) this.#openTelemetry = exportToOpenTelemetry(this.metrics.registry);
+      });
+    }
     // Shared subscriptions prefer a member that is online, then round-robin [MQTT-4.8.2-3].
     this.subscriptions = new SubscriptionTree((members, start) => {
       for (let i = 0; i < members.length; i++) {
@@ -210,6 +220,7 @@ export class Broker {
    * disconnected) and kept ones take their new settings, their clients staying connected.
    */
   async applyConfig(config: BrokerConfig): Promise<void> {
+    if (usesTls(config)) await loadTlsSupport();
     const wanted = config.listeners.map((l) => ({
       spec: {
         protocol: l.protocol,

@@ -10,7 +10,7 @@ import { listenerLabel, ListenerMetrics } from "./metrics/broker_metrics.ts";
 import type { ListenerSettings } from "./options.ts";
 import type { RunningListener } from "./listeners/listener.ts";
 import { listenTcp } from "./listeners/tcp.ts";
-import { listenTls, type TlsRunningListener, type TlsSettings } from "./listeners/tls.ts";
+import type { TlsRunningListener, TlsSettings } from "./listeners/tls.ts";
 import { getBrokerLogger } from "./log.ts";
 import { listenWebSocket } from "./listeners/websocket.ts";
 import type { Transport } from "./transport.ts";
@@ -153,6 +153,8 @@ export class BrokerListener {
         this.#webSockets.push(ws);
         socket = ws;
       } else if (tls !== undefined) {
+        // node:tls costs ~7 MiB of memory: loaded only for TLS listeners.
+        const { listenTls } = await import("./listeners/tls.ts");
         const secure = await listenTls({
           hostname,
           port,

@@ -155,8 +155,10 @@ build_bundles() {
   (cd "$repo" && deno bundle --quiet --platform deno --packages bundle -o "$js" main.ts) ||
     die "deno bundle failed"
   # esbuild marks each inlined module with a comment holding its path in this machine's Deno
-  # cache; keep only the package part so the bundle is byte-identical wherever it is built.
-  sed -i -E 's#^// [^ ]*/npm/registry\.npmjs\.org/#// npm:#' "$js"
+  # cache, and names the lazy wrappers of dynamically imported modules by that path too; keep
+  # only the package part so the bundle is byte-identical wherever it is built.
+  sed -i -E -e 's#^// [^ ]*/npm/registry\.npmjs\.org/#// npm:#' \
+    -e 's#"[^" ]*/npm/registry\.npmjs\.org/#"npm:#g' "$js"
   for arch in "${arches[@]}"; do
     dir="$out/$arch/bundle"
     mkdir -p "$dir"

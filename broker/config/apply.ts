@@ -7,11 +7,27 @@
 
 import { loadFileSecurity } from "../auth/file_security.ts";
 import { OpenSecurity, type SecurityPolicy } from "../auth/security.ts";
-import { checkTlsSettings, type TlsSettings } from "../listeners/tls.ts";
+import type { TlsSettings } from "../listeners/tls.ts";
 import { getBrokerLogger } from "../log.ts";
 import type { BrokerOptions, ListenerSettings } from "../options.ts";
 import { listenerSecurity } from "./parse.ts";
 import type { BrokerConfig, ListenerConfig, ListenerTlsConfig, SecurityOptions } from "./types.ts";
+
+/** The TLS file checker, loaded by {@linkcode loadTlsSupport}. */
+let checkTlsSettings: ((settings: TlsSettings) => void) | undefined;
+
+/**
+ * Loads TLS support (`node:tls` and `node:crypto`, about 4 MiB of memory) for configurations that
+ * have TLS listeners; a broker without any never pays for it. `Broker.applyConfig()` calls it.
+ */
+export async function loadTlsSupport(): Promise<void> {
+  checkTlsSettings ??= (await import("../listeners/tls.ts")).checkTlsSettings;
+}
+
+/** True when some listener of `config` uses TLS. */
+export function usesTls(config: BrokerConfig): boolean {
+  return config.listeners.some((listener) => listener.tls !== undefined);
+}
 
 /** Broker-wide options from a configuration (Mosquitto's `-1` = no limit becomes 0 here). */
 export function brokerOptionsFromConfig(config: BrokerConfig): BrokerOptions {
@@ -158,6 +174,9 @@ export function loadTls(tls: ListenerTlsConfig, definedAt: string): TlsSettings 
     useIdentityAsUsername: tls.useIdentityAsUsername,
     useSubjectAsUsername: tls.useSubjectAsUsername,
   };
+  if (checkTlsSettings === undefined) {
+    throw new Error("Cannot check TLS files: call loadTlsSupport() before building TLS settings");
+  }
   try {
     checkTlsSettings(settings);
   } catch (error) {

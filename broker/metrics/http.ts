@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DASHBOARD_ASSETS, type DashboardAsset } from "../dashboard/assets.ts";
+import type { DashboardAsset } from "../dashboard/assets.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 import type { MetricsRegistry } from "./registry.ts";
 
@@ -62,9 +62,9 @@ export async function serveHttp(request: Request, routes: HttpRoutes): Promise<R
       headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
     });
   }
-  const asset = routes.dashboard
-    ? DASHBOARD_ASSETS[path === "/index.html" ? "/" : path]
-    : undefined;
+  // The page (MQTT.js included) is loaded on first request, not by every broker.
+  const assets = routes.dashboard ? (await import("../dashboard/assets.ts")).DASHBOARD_ASSETS : {};
+  const asset = routes.dashboard ? assets[path === "/index.html" ? "/" : path] : undefined;
   if (asset === undefined) return new Response("Not found\n", { status: 404 });
   if (request.method !== "GET" && !head) return notAllowed();
   return await serveAsset(request, path, asset, head);

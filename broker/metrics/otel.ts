@@ -21,17 +21,7 @@ import {
 import { VERSION } from "../version.ts";
 import type { MetricsRegistry, MetricsSnapshot } from "./registry.ts";
 
-/** True when Deno exports OpenTelemetry data (`OTEL_DENO=true`) and the variable may be read. */
-export function openTelemetryEnabled(): boolean {
-  try {
-    const permission = Deno.permissions.querySync({ name: "env", variable: "OTEL_DENO" });
-    if (permission.state !== "granted") return false;
-    const value = Deno.env.get("OTEL_DENO")?.toLowerCase();
-    return value === "true" || value === "1";
-  } catch {
-    return false;
-  }
-}
+export { openTelemetryEnabled } from "./otel_enabled.ts";
 
 /** A running export; `stop()` detaches it (the broker calls it on close). */
 export interface OpenTelemetryExport {

@@ -9,7 +9,12 @@
 import type { Logger } from "@logtape/logtape";
 import { Broker } from "../../broker/broker.ts";
 import { BrokerListener } from "../../broker/broker_listener.ts";
-import { brokerOptionsFromConfig, listenerSettingsFromConfig } from "../../broker/config/apply.ts";
+import {
+  brokerOptionsFromConfig,
+  listenerSettingsFromConfig,
+  loadTlsSupport,
+  usesTls,
+} from "../../broker/config/apply.ts";
 import { parseConfig } from "../../broker/config/parse.ts";
 import type { BrokerConfig } from "../../broker/config/types.ts";
 import type { BrokerOptions } from "../../broker/options.ts";
@@ -96,6 +101,7 @@ export async function configureBroker(
 ): Promise<ConfiguredBroker> {
   const { bind = false, ...brokerOptions } = options;
   const config = parseConfig(text, { file: "test.conf" });
+  if (usesTls(config)) await loadTlsSupport();
   const log = new LogCapture();
   const broker = new Broker({
     ...brokerOptionsFromConfig(config),

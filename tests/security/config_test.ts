@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { listenerSettingsFromConfig } from "../../broker/config/apply.ts";
+import { listenerSettingsFromConfig, loadTlsSupport } from "../../broker/config/apply.ts";
 import { parseConfig } from "../../broker/config/parse.ts";
 import { FileSecurity } from "../../broker/auth/file_security.ts";
 import { OpenSecurity } from "../../broker/auth/security.ts";
@@ -199,6 +199,7 @@ Deno.test("listenerSettingsFromConfig() builds FileSecurity from the files, shar
 });
 
 Deno.test("listenerSettingsFromConfig() refuses unreadable or broken TLS files", async () => {
+  await loadTlsSupport();
   await using dir = await TempDir.create();
   const bogus = dir.write(
     "bogus.pem",
