@@ -422,11 +422,11 @@ export class Broker {
 
   /**
    * Routes a message to every matching subscription and stores it when retained. Returns how
-   * many clients it was delivered or queued to. `fromClient` false marks the broker's own
-   * messages (`$SYS`, log lines); received PUBLISH packets are counted where they arrive
-   * (`handlePublish`, per listener and QoS), as Mosquitto counts them.
+   * many clients it was delivered or queued to. Received PUBLISH packets are counted where they
+   * arrive (`handlePublish`, per listener and QoS), as Mosquitto counts them, so the broker's own
+   * messages (`$SYS`, log lines, wills) are not.
    */
-  publish(message: Message, _fromClient = true): number {
+  publish(message: Message): number {
     if (message.retain && this.options.retainAvailable) {
       const retained = compactMessage(message);
       this.retained.set(retained);
@@ -486,7 +486,7 @@ export class Broker {
         properties: undefined,
         expiresAt: 0,
         origin: "",
-      }, false);
+      });
     } finally {
       this.#publishingLog = false;
     }

@@ -218,7 +218,7 @@ export class SysTree {
       properties: undefined,
       expiresAt: 0,
       origin: "",
-    }, false);
+    });
   }
 }
 

@@ -93,18 +93,11 @@ export interface MqttClientOptions {
   maximumOutgoingPacketSize?: number;
 }
 
-/** A message delivered to the client. */
-export interface ReceivedMessage {
-  topic: string;
-  payload: Uint8Array;
-  qos: QoS;
-  retain: boolean;
-  dup: boolean;
-  /** Packet identifier of a QoS 1/2 message. */
-  packetId?: number;
-  /** MQTT 5 properties (topic alias already resolved). */
-  properties?: Properties;
-}
+/**
+ * A message delivered to the client: the PUBLISH as received, its topic alias already resolved
+ * into `topic`.
+ */
+export type ReceivedMessage = Omit<PublishPacket, "type">;
 
 /** Options of {@linkcode MqttClient.publish}. */
 export interface PublishOptions {

@@ -955,7 +955,7 @@ export class Bridge {
         expiresAt: 0,
         // As if from the bridge: its own No Local subscriptions do not send it out again.
         origin: this.config.localClientId,
-      }, false);
+      });
     }
   }
 }
