@@ -35,7 +35,7 @@ import {
 } from "./metrics/broker_metrics.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import type { Session } from "./session.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport, TransportSink } from "./transport.ts";
 
 const PACKET_CONNECT = 1;
 
@@ -78,10 +78,14 @@ export class Connection {
   clientTopicAliasMaximum = 0;
   /** v5 Request Problem Information: false means no reason strings except on PUBLISH/CONNACK/DISCONNECT. */
   requestProblemInformation = true;
-  /** Topic aliases the client set up, alias → topic [MQTT-3.3.2-10]. */
-  readonly inboundAliases = new Map<number, string>();
-  /** Topic aliases we set up on PUBLISHes to the client, topic → alias. */
-  readonly outboundAliases = new Map<string, number>();
+  /** Topic aliases the client set up, alias → topic [MQTT-3.3.2-10]; created on first use. */
+  get inboundAliases(): Map<number, string> {
+    return this.#inboundAliases ??= new Map();
+  }
+  /** Topic aliases we set up on PUBLISHes to the client, topic → alias; created on first use. */
+  get outboundAliases(): Map<string, number> {
+    return this.#outboundAliases ??= new Map();
+  }
   /** QoS 0 messages dropped because the client did not read fast enough. */
   droppedQos0 = 0;
   /** `Date.now()` since the outgoing buffer has been over its bound; 0 when it is not. */
@@ -95,6 +99,9 @@ export class Connection {
   isBridge = false;
 
   readonly #framer: Framer;
+  // Only MQTT 5 clients using topic aliases need these: an empty Map costs about 200 bytes.
+  #inboundAliases: Map<number, string> | undefined;
+  #outboundAliases: Map<string, number> | undefined;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #writingBytes = 0;
@@ -122,11 +129,22 @@ export class Connection {
 
   /** Starts reading from the transport. */
   start(): void {
-    this.transport.start({
-      onData: (chunk) => this.#receive(chunk),
-      onClose: (error) => this.#closed(error),
-    });
+    this.transport.start(new Connection.#Sink(this));
   }
+
+  /** Passes transport events on: one small object per connection instead of two closures. */
+  static readonly #Sink = class implements TransportSink {
+    readonly #connection: Connection;
+    constructor(connection: Connection) {
+      this.#connection = connection;
+    }
+    onData(chunk: Uint8Array): void {
+      this.#connection.#receive(chunk);
+    }
+    onClose(error?: unknown): void {
+      this.#connection.#closed(error);
+    }
+  };
 
   /** `address:port` of the peer, for log lines. */
   get peer(): string {
@@ -272,7 +290,8 @@ export class Connection {
         const pending = this.#dispatch(decodePacket(frame, this.version));
         if (pending !== undefined) {
           this.#authenticating = true;
-          pending.then(this.#resume, (error) => {
+          // A closure only while a CONNECT waits, not a bound field on every connection.
+          pending.then(() => this.#resume(), (error) => {
             this.#authenticating = false;
             this.#failSafely(error);
           });
@@ -285,10 +304,10 @@ export class Connection {
     }
   }
 
-  #resume = (): void => {
+  #resume(): void {
     this.#authenticating = false;
     if (this.state === "new" || this.state === "connected") this.#processFrames();
-  };
+  }
 
   #failSafely(error: unknown): void {
     if (this.state === "closing" || this.state === "closed") return;

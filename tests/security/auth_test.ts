@@ -377,7 +377,7 @@ Deno.test("ACL: deliveries and retained messages are filtered per subscriber; $S
     properties: undefined,
     expiresAt: 0,
     origin: "",
-  }, false);
+  });
   alice.client.send({
     type: "publish",
     topic: "house/hall",
