@@ -6,21 +6,33 @@
  * lost to a power cut either, while the event loop keeps serving (and grouping commits) during
  * the fsync.
  *
- * Every change the broker records runs at once inside an open transaction (BEGIN at the first
- * change after a commit). The transaction is committed by {@linkcode SqliteStore.commit}, which a
- * connection calls before it writes anything (so a PUBACK, PUBREC or SUBACK leaves only after
- * what it acknowledges is durable), and at the latest by a microtask queued at the first change,
- * so changes no packet waits for are durable within the same tick too. Everything recorded while
- * one batch of socket reads is handled shares one commit and one fsync: group commit.
+ * Changes the broker records go into an open transaction (BEGIN at the first change after a
+ * commit), committed by {@linkcode SqliteStore.commit}, which a connection calls before it writes
+ * anything (so a PUBACK, PUBREC or SUBACK leaves only after what it acknowledges is durable), and
+ * at the latest by a microtask queued at the first change. Everything recorded while one batch
+ * of socket reads is handled shares one commit and one fsync: group commit. While an fsync is in
+ * flight, a commit waits for it to end (acknowledgements wait for it anyway) and is then made
+ * together with everything recorded meanwhile, and fsynced by the next one; fsyncs start at most
+ * every {@linkcode SYNC_GAP_MS} while acknowledgements keep coming. Only a change that must be
+ * saved before the next packet leaves, not just before the next acknowledgement (a QoS 2
+ * delivery's packet id or PUBREL state, for exactly-once), is committed at once.
  *
- * One kind of change is not worth an fsync of its own: progress of a delivery to a subscriber —
- * a QoS 0/1 message moving from the queue into flight, or any delivery completed (deleted). If
- * one is lost, the message is only delivered again after a restart, which QoS 1 allows (and a
- * completed QoS 2 flow then gets a PUBREL, answered with PUBCOMP). Such changes, when no
- * transaction is open, wait in memory and are saved with the next transaction or at most
- * {@linkcode LAZY_SAVE_MS} later (written, not fsynced; the next fsync covers them). So a subscriber acknowledging messages costs no fsync, and what the broker
- * acknowledged to publishers never waits for those writes. QoS 2 deliveries moving into flight
- * or to PUBREL are saved at once: their packet ids must survive for exactly-once.
+ * Per message to a persistent subscriber the store writes one row and later deletes it, and
+ * little else:
+ * - A new message's row waits in memory until the commit, written then with the other new rows
+ *   many to an INSERT; one removed before that (delivered and acknowledged already) is never
+ *   written at all.
+ * - Its progress — a QoS 0/1 message moving from the queue into flight, or any delivery
+ *   completed (deleted) — waits in memory and is saved at most {@linkcode LAZY_SAVE_MS} later
+ *   (written, not fsynced; the next fsync covers it), removals of consecutive rows as one range.
+ *   If it is lost, the message is only delivered again after a restart, which QoS 1 allows (and
+ *   a completed QoS 2 flow then gets a PUBREL, answered with PUBCOMP). A move into flight that is
+ *   completed before it is saved is never written. Kept progress goes into the file before any
+ *   change that would otherwise put a message in flight there while an older one of the same
+ *   client is still queued (a new message sent straight into flight, a QoS 2 transition), so a
+ *   restart never resends out of order.
+ * - Rows are keyed by an id the store assigns in the order messages are recorded (the table's
+ *   rowid, its only B-tree), state and QoS flags share one integer column.
  *
  * Start-up never fails on a damaged file: {@linkcode SqliteStore.open} checks it (`PRAGMA
  * quick_check`, the schema, every row) and moves a file it cannot trust aside to `<file>.bad`,
@@ -56,11 +68,24 @@ export interface SqliteStoreOptions {
 /** Longest a delivery's progress (see the module notes) waits in memory before it is saved. */
 export const LAZY_SAVE_MS = 200;
 
-/** A delivery change kept in memory until it is saved: an in-flight transition or a removal. */
-interface LazyChange {
-  /** Packet id and state to set, or undefined to delete the row. */
-  update: { packetId: number; state: StoredDelivery["state"] } | undefined;
-}
+/**
+ * Shortest time from the start of one fsync of the WAL to the start of the next, while
+ * acknowledgements wait for one. On a fast disk an fsync takes a fraction of a millisecond, and
+ * starting the next at once would spend much of a CPU core on thousands of tiny commits and
+ * fsyncs a second; this groups a few milliseconds' worth of messages into each, for at most that
+ * much more latency under load. (On an SD card an fsync takes longer than this anyway.) A lone
+ * acknowledgement never waits for it.
+ */
+export const SYNC_GAP_MS = 2;
+
+/** Delivery rows per multi-row INSERT at a commit (11 parameters each). */
+const INSERT_BATCH = 32;
+
+/** The columns of a delivery row, as the INSERTs at a commit list them. */
+const DELIVERY_COLUMNS = "id, client_id, seq, packet_id, flags, topic, payload, origin, " +
+  "identifiers, properties, expires_at";
+/** One row's placeholders in those INSERTs. */
+const DELIVERY_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /** `PRAGMA application_id` of a midge store: "midg". */
 export const APPLICATION_ID = 0x6d696467;
@@ -137,6 +162,40 @@ const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
         publish_at INTEGER NOT NULL
       );
     `),
+  // Version 2: deliveries keyed by a row id the store assigns in the order messages are
+  // recorded, with no other index (one B-tree to write per message instead of two), and state,
+  // QoS and RETAIN packed into one integer (see deliveryFlags()). Rows come across in order,
+  // so their ids keep it; a row with a value the flags cannot hold gets state 3, which
+  // start-up reports and removes as damaged.
+  (db) =>
+    db.exec(`
+      CREATE TABLE deliveries_v2 (
+        id INTEGER PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        packet_id INTEGER NOT NULL,
+        flags INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        origin TEXT NOT NULL,
+        identifiers TEXT,
+        properties TEXT,
+        expires_at INTEGER NOT NULL
+      );
+      INSERT INTO deliveries_v2
+        (client_id, seq, packet_id, flags, topic, payload, origin, identifiers, properties,
+         expires_at)
+        SELECT client_id, seq, packet_id,
+          CASE WHEN state IN ('queued', 'publish', 'pubrel') AND qos IN (0, 1, 2)
+              AND retain IN (0, 1) AND message_qos IN (0, 1, 2) AND message_retain IN (0, 1)
+            THEN (CASE state WHEN 'queued' THEN 0 WHEN 'publish' THEN 1 ELSE 2 END)
+              | (qos << 2) | (retain << 4) | (message_qos << 5) | (message_retain << 7)
+            ELSE 3 END,
+          topic, payload, origin, identifiers, properties, expires_at
+        FROM deliveries ORDER BY client_id, seq;
+      DROP TABLE deliveries;
+      ALTER TABLE deliveries_v2 RENAME TO deliveries;
+    `),
 ];
 
 /** The schema version this midge writes. */
@@ -190,25 +249,51 @@ export class SqliteStore implements Store {
   #failing = false;
   /** What open() read and checked, handed to the first load() if nothing changed since. */
   #preloaded: StoreSnapshot | undefined;
-  /** Delivery progress not saved yet, by client id and seq (see the module notes). */
-  #lazy = new Map<string, Map<number, LazyChange>>();
+  /**
+   * Delivery progress not saved yet (see the module notes): rows moved into flight, by client
+   * id and row id, holding the delivery to save, and the ids of completed rows to delete.
+   */
+  #lazyUpdates = new Map<string, Map<number, StoredDelivery>>();
+  #lazyDeletes: number[] = [];
+  /** New delivery rows by row id, written at the next commit if still there (module notes). */
+  #pending = new Map<number, StoredDelivery>();
+  /** The row id the next new delivery gets: ids grow in the order messages are recorded. */
+  #nextId = 1;
+  /** Multi-row INSERT statements by row count, prepared when first needed. */
+  readonly #inserts: StatementSync[] = [];
+  /** Reused parameter array for the multi-row INSERTs. */
+  readonly #params: (string | number | null | Uint8Array)[] = [];
+  /** Commits counted by commit() (the numbers whenDurable() takes). */
   #commits = 0;
+  /** The last of those actually COMMITted. */
+  #committed = 0;
+  /** Changes recorded since the last commit() call. */
+  #changed = false;
+  /** A change recorded that must be committed before the next packet leaves. */
+  #urgent = false;
+  /** Commits known to be fsynced. */
   #synced = 0;
+  /** An fsync is in flight, or the next one waits out SYNC_GAP_MS: commits wait for it. */
   #syncing = false;
   #syncWaiters: { count: number; resolve: () => void }[] = [];
   #wal: Deno.FsFile | undefined;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `performance.now()` when the last fsync started. */
+  #syncStarted = 0;
   /**
-   * The seqs of the delivery rows each client has, so that a put knows whether it adds a message
-   * (saved at once) or moves one that is there (delivery progress).
+   * The delivery rows each client has, saved or pending: seq → row id. A put knows from it
+   * whether it adds a message (saved at the next commit) or moves one that is there (delivery
+   * progress), and rows are found by id, the table's only key.
    */
-  readonly #rows = new Map<string, Set<number>>();
+  readonly #rows = new Map<string, Map<number, number>>();
 
   private constructor(
     path: string,
     db: DatabaseSync,
     sql: Statements,
     preloaded: StoreSnapshot,
+    rowIds: readonly number[],
     log: StoreLog | undefined,
     movedAside: string | undefined,
   ) {
@@ -218,7 +303,11 @@ export class SqliteStore implements Store {
     this.#preloaded = preloaded;
     this.#log = log;
     this.movedAside = movedAside;
-    for (const { clientId, seq } of preloaded.deliveries) this.#rowsOf(clientId).add(seq);
+    preloaded.deliveries.forEach(({ clientId, seq }, i) => {
+      const id = rowIds[i]!;
+      this.#rowsOf(clientId).set(seq, id);
+      if (id >= this.#nextId) this.#nextId = id + 1;
+    });
   }
 
   /**
@@ -279,7 +368,7 @@ export class SqliteStore implements Store {
       }
       // Expired retained messages would only be dropped at the next match; do not keep them.
       sql.purgeRetained.run(now);
-      const { snapshot, problems, removals } = readSnapshot(sql);
+      const { snapshot, rowIds, problems, removals } = readSnapshot(sql);
       if (problems.length > 0) {
         log?.warn(
           `Warning: Persistence file ${path}: ${problems.length} damaged row(s) skipped and ` +
@@ -287,7 +376,7 @@ export class SqliteStore implements Store {
         );
         for (const remove of removals) remove();
       }
-      return new SqliteStore(path, db, sql, snapshot, log, movedAside);
+      return new SqliteStore(path, db, sql, snapshot, rowIds, log, movedAside);
     } catch (error) {
       try {
         db.close();
@@ -298,9 +387,14 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** True while a transaction holds changes not yet committed. */
+  /** True while changes recorded since the last {@linkcode commit} wait for one. */
   get dirty(): boolean {
-    return this.#inTransaction;
+    return this.#changed;
+  }
+
+  /** Delivery rows waiting for the next commit (for tests). */
+  get pendingDeliveries(): number {
+    return this.#pending.size;
   }
 
   /** Reads everything back, sessions and deliveries in order. */
@@ -308,6 +402,7 @@ export class SqliteStore implements Store {
     const preloaded = this.#preloaded;
     this.#preloaded = undefined;
     if (preloaded) return preloaded;
+    this.#writePending();
     this.#saveLazy();
     return readSnapshot(this.#sql).snapshot;
   }
@@ -324,21 +419,27 @@ export class SqliteStore implements Store {
   }
 
   deleteSession(clientId: string): void {
-    // Its rows go now; a new session of this client starts its seqs at 1 again.
-    this.#lazy.delete(clientId);
+    // Its rows go now, those with a removal not saved yet included (a new session of this
+    // client starts its seqs at 1 again, and must not find the old messages after a crash).
+    const ids = this.#lazyDeletes;
+    this.#lazyDeletes = [];
+    for (const id of this.#rows.get(clientId)?.values() ?? []) {
+      if (!this.#pending.delete(id)) ids.push(id);
+    }
     this.#rows.delete(clientId);
+    this.#lazyUpdates.delete(clientId);
     const sql = this.#sql;
     for (
       const statement of [
         sql.deleteSession,
         sql.deleteSubscriptions,
-        sql.deleteDeliveries,
         sql.deleteIncomingQos2s,
         sql.deleteWill,
       ]
     ) {
       this.#run(statement, clientId);
     }
+    if (ids.length > 0) this.#deleteRows(ids);
   }
 
   putSubscription(clientId: string, subscription: SessionSubscription): void {
@@ -382,48 +483,52 @@ export class SqliteStore implements Store {
   }
 
   putDelivery(delivery: StoredDelivery): void {
+    if (this.#closed) return;
     const { clientId, seq } = delivery;
     const rows = this.#rowsOf(clientId);
-    if (rows.has(seq) && !this.#closed) {
-      // The same message changing state (a seq is never reused for another message while its
-      // row exists): only its packet id and state change.
-      if (delivery.qos < 2 && !this.#inTransaction) {
-        this.#deferLazy(clientId, seq, { packetId: delivery.packetId, state: delivery.state });
-        return;
-      }
-      this.#run(this.#sql.updateDelivery, delivery.packetId, delivery.state, clientId, seq);
+    const id = rows.get(seq);
+    if (id === undefined) {
+      // A new message: kept until the commit, which a PUBACK or PUBREC for it waits for.
+      const id = this.#nextId++;
+      rows.set(seq, id);
+      this.#pending.set(id, delivery);
+      // A QoS 2 message's packet id must be saved before its PUBLISH leaves, for exactly-once.
+      if (delivery.qos === 2 && delivery.state !== "queued") this.#urgent = true;
+      this.#touch();
       return;
     }
-    if (!this.#closed) rows.add(seq);
-    const message = delivery.message;
-    this.#run(
-      this.#sql.putDelivery,
-      delivery.clientId,
-      delivery.seq,
-      delivery.packetId,
-      delivery.state,
-      delivery.qos,
-      delivery.retain ? 1 : 0,
-      delivery.identifiers.length > 0 ? JSON.stringify(delivery.identifiers) : null,
-      message.topic,
-      message.payload,
-      message.qos,
-      message.retain ? 1 : 0,
-      encodeProperties(message.properties),
-      message.expiresAt,
-      message.origin,
-    );
+    // The same message changing state (a seq is never reused for another message while its
+    // row exists): only its packet id and state change.
+    if (this.#pending.has(id)) {
+      this.#pending.set(id, delivery);
+      if (delivery.qos === 2) this.#urgent = true;
+      this.#touch();
+      return;
+    }
+    if (delivery.qos < 2) {
+      let updates = this.#lazyUpdates.get(clientId);
+      if (!updates) this.#lazyUpdates.set(clientId, updates = new Map());
+      updates.set(id, delivery);
+      this.#deferLazy();
+      return;
+    }
+    // Saved before the packet leaves, with all the progress kept so far (see #writePending).
+    this.#urgent = true;
+    this.#run(this.#sql.updateDelivery, delivery.packetId, deliveryFlags(delivery), id);
+    this.#applyLazy();
   }
 
   deleteDelivery(clientId: string, seq: number): void {
     const rows = this.#rows.get(clientId);
-    if (!rows?.delete(seq) || this.#closed) return; // no such row
-    if (rows.size === 0) this.#rows.delete(clientId);
-    if (!this.#inTransaction) {
-      this.#deferLazy(clientId, seq, undefined);
-      return;
-    }
-    this.#run(this.#sql.deleteDelivery, clientId, seq);
+    const id = rows?.get(seq);
+    if (id === undefined || this.#closed) return; // no such row
+    rows!.delete(seq);
+    if (rows!.size === 0) this.#rows.delete(clientId);
+    // Never written: nothing to delete either.
+    if (this.#pending.delete(id)) return;
+    this.#lazyUpdates.get(clientId)?.delete(id);
+    this.#lazyDeletes.push(id);
+    this.#deferLazy();
   }
 
   putIncomingQos2(clientId: string, packetId: number): void {
@@ -452,27 +557,43 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Commits the open transaction: durable on return (fsync of the WAL). A failure (disk full,
-   * I/O error) is logged, not thrown, so the broker keeps serving; the transaction stays open to
-   * be retried at the next commit when SQLite kept it.
+   * Commits what was recorded since the last call. Normally at once (safe against a process
+   * crash on return); while an fsync of the WAL is in flight and nothing recorded needs saving
+   * before the next packet leaves (see the module notes), the COMMIT follows that fsync instead,
+   * together with whatever else is recorded meanwhile, and {@linkcode whenDurable} for this
+   * commit's count resolves once it is committed and fsynced. A failure (disk full, I/O error)
+   * is logged, not thrown, so the broker keeps serving; the transaction stays open to be retried
+   * at the next commit when SQLite kept it.
    */
   commit(): void {
+    if (!this.#changed || this.#closed) return;
+    this.#changed = false;
+    this.#commits++;
+    if (this.#syncing && !this.#urgent) return; // #syncDone() commits it
+    this.#commitNow();
+  }
+
+  /** Writes the new delivery rows and COMMITs: every commit counted so far is then saved. */
+  #commitNow(): void {
+    this.#committed = this.#commits;
+    this.#urgent = false;
+    if (this.#pending.size > 0) this.#writePending();
     if (!this.#inTransaction) return;
     try {
       this.#sql.commit.run();
       this.#inTransaction = false;
-      this.#commits++;
       if (this.#failing) {
         this.#failing = false;
         this.#log?.warn(`Persistence file ${this.path} is being saved again.`);
       }
     } catch (error) {
       this.#inTransaction = this.#db.isTransaction;
+      if (this.#inTransaction) this.#changed = true;
       this.#fail("save", error);
     }
   }
 
-  /** Commits made so far. */
+  /** Commits counted so far (see {@linkcode commit}). */
   get commitCount(): number {
     return this.#commits;
   }
@@ -490,8 +611,11 @@ export class SqliteStore implements Store {
 
   #startSync(): void {
     if (this.#syncing || this.#closed) return;
+    // A commit that waited for the previous fsync is made now, for this one to cover.
+    if (this.#committed < this.#commits) this.#commitNow();
     this.#syncing = true;
-    const target = this.#commits;
+    this.#syncStarted = performance.now();
+    const target = this.#committed;
     let wal: Deno.FsFile;
     try {
       wal = this.#wal ??= Deno.openSync(`${this.path}-wal`, { read: true });
@@ -502,6 +626,12 @@ export class SqliteStore implements Store {
     }
     wal.syncData().then(() => this.#syncDone(target), (error) => this.#syncDone(target, error));
   }
+
+  #syncAfterGap = (): void => {
+    this.#syncTimer = undefined;
+    this.#syncing = false;
+    this.#startSync();
+  };
 
   #syncDone(target: number, error?: unknown): void {
     this.#syncing = false;
@@ -515,13 +645,22 @@ export class SqliteStore implements Store {
       if (waiter.count <= this.#synced) waiter.resolve();
       else this.#syncWaiters.push(waiter);
     }
-    if (this.#syncWaiters.length > 0) this.#startSync();
+    if (this.#syncWaiters.length > 0) {
+      const wait = this.#syncStarted + SYNC_GAP_MS - performance.now();
+      if (wait >= 0.5) {
+        this.#syncing = true;
+        this.#syncTimer = setTimeout(this.#syncAfterGap, wait);
+      } else {
+        this.#startSync();
+      }
+    } else if (this.#committed < this.#commits) this.#commitNow();
   }
 
   /** Commits everything, delivery progress included, and closes the file. Further changes are ignored. */
   close(): void {
     if (this.#closed) return;
-    this.commit();
+    this.#commits++;
+    this.#commitNow();
     this.#saveLazy();
     this.#closed = true;
     try {
@@ -533,6 +672,7 @@ export class SqliteStore implements Store {
     }
     this.#wal = undefined;
     for (const waiter of this.#syncWaiters.splice(0)) waiter.resolve();
+    if (this.#syncTimer !== undefined) clearTimeout(this.#syncTimer);
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
     try {
       this.#db.close();
@@ -549,7 +689,10 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#inTransaction = false;
-    this.#lazy.clear();
+    this.#lazyUpdates.clear();
+    this.#lazyDeletes = [];
+    if (this.#syncTimer !== undefined) clearTimeout(this.#syncTimer);
+    this.#pending.clear();
     if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
     this.#db.close();
   }
@@ -559,6 +702,7 @@ export class SqliteStore implements Store {
     try {
       if (!this.#inTransaction) this.#begin();
       statement.run(...params);
+      this.#touch();
     } catch (error) {
       // A statement that failed may have ended the transaction (SQLITE_FULL, SQLITE_IOERR).
       this.#inTransaction = this.#db.isOpen && this.#db.isTransaction;
@@ -570,30 +714,85 @@ export class SqliteStore implements Store {
     this.#sql.begin.run();
     this.#inTransaction = true;
     this.#preloaded = undefined;
+  }
+
+  /** Notes a change: the preloaded snapshot is stale, and a commit is due within the tick. */
+  #touch(): void {
+    this.#changed = true;
+    this.#preloaded = undefined;
     if (!this.#commitQueued) {
       this.#commitQueued = true;
       queueMicrotask(this.#autoCommit);
     }
-    // Progress recorded earlier goes first, so that the file never holds a later change without
-    // an earlier one (a message in flight while an older one is still queued).
-    this.#applyLazy();
   }
 
-  #rowsOf(clientId: string): Set<number> {
+  /**
+   * Writes the new delivery rows still there into the transaction, many rows per INSERT. A new
+   * row already in flight goes with all the delivery progress kept so far: the file must never
+   * hold a message in flight while an older one of the same client is still queued there (moved
+   * into flight or even completed since), or a restart would resend them out of order.
+   */
+  #writePending(): void {
+    if (this.#pending.size === 0 || this.#closed) return;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    const params = this.#params;
+    try {
+      if (!this.#inTransaction) this.#begin();
+      let rows = 0;
+      let ordered = false;
+      for (const [id, delivery] of pending) {
+        const message = delivery.message;
+        params.push(
+          id,
+          delivery.clientId,
+          delivery.seq,
+          delivery.packetId,
+          deliveryFlags(delivery),
+          message.topic,
+          message.payload,
+          message.origin,
+          delivery.identifiers.length > 0 ? JSON.stringify(delivery.identifiers) : null,
+          message.properties === undefined ? null : encodeProperties(message.properties),
+          message.expiresAt,
+        );
+        if (++rows === INSERT_BATCH) {
+          this.#insert(rows).run(...params);
+          params.length = 0;
+          rows = 0;
+        }
+        if (delivery.state !== "queued" && !ordered) {
+          ordered = true;
+          this.#applyLazy();
+        }
+      }
+      if (rows > 0) this.#insert(rows).run(...params);
+    } catch (error) {
+      this.#inTransaction = this.#db.isOpen && this.#db.isTransaction;
+      this.#fail("save", error);
+    } finally {
+      params.length = 0;
+    }
+  }
+
+  /** The INSERT of `rows` delivery rows. */
+  #insert(rows: number): StatementSync {
+    return this.#inserts[rows] ??= this.#db.prepare(
+      `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES ` +
+        Array(rows).fill(DELIVERY_ROW).join(", "),
+    );
+  }
+
+  #rowsOf(clientId: string): Map<number, number> {
     let rows = this.#rows.get(clientId);
-    if (!rows) this.#rows.set(clientId, rows = new Set());
+    if (!rows) this.#rows.set(clientId, rows = new Map());
     return rows;
   }
 
-  /** Keeps a delivery's progress in memory, replacing what was kept for the same row. */
-  #deferLazy(clientId: string, seq: number, update: LazyChange["update"]): void {
-    if (this.#closed) return;
+  /** Notes delivery progress kept in memory: saved within LAZY_SAVE_MS. */
+  #deferLazy(): void {
     this.#preloaded = undefined;
-    let forClient = this.#lazy.get(clientId);
-    if (!forClient) this.#lazy.set(clientId, forClient = new Map());
-    // The last change wins: an update then a removal is a removal.
-    forClient.set(seq, { update });
-    if (this.#lazyTimer === undefined) {
+    if (this.#lazyTimer === undefined && !this.#closed) {
       const timer = setTimeout(this.#lazyTimeout, LAZY_SAVE_MS);
       this.#lazyTimer = timer;
       // Under @types/node (pulled in by npm packages) setTimeout is typed as returning an object.
@@ -606,21 +805,41 @@ export class SqliteStore implements Store {
     this.#saveLazy();
   };
 
-  /** Runs the kept delivery changes inside the open transaction and forgets them. */
+  /** Runs the kept delivery changes inside the (opened if need be) transaction, forgets them. */
   #applyLazy(): void {
-    if (this.#lazy.size === 0) return;
-    const lazy = this.#lazy;
-    this.#lazy = new Map();
+    if (this.#lazyUpdates.size === 0 && this.#lazyDeletes.length === 0) return;
+    const sql = this.#sql;
     if (this.#lazyTimer !== undefined) {
       clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
     }
-    const sql = this.#sql;
-    for (const [clientId, changes] of lazy) {
-      for (const [seq, { update }] of changes) {
-        if (update) sql.updateDelivery.run(update.packetId, update.state, clientId, seq);
-        else sql.deleteDelivery.run(clientId, seq);
+    const all = this.#lazyUpdates;
+    this.#lazyUpdates = new Map();
+    for (const updates of all.values()) {
+      for (const [id, delivery] of updates) {
+        this.#run(sql.updateDelivery, delivery.packetId, deliveryFlags(delivery), id);
       }
+    }
+    const deletes = this.#lazyDeletes;
+    this.#lazyDeletes = [];
+    if (deletes.length > 0) this.#deleteRows(deletes);
+  }
+
+  /** Deletes delivery rows by id; runs of consecutive ids, the usual case, go as one range each. */
+  #deleteRows(ids: number[]): void {
+    for (let i = 1; i < ids.length; i++) {
+      if (ids[i]! < ids[i - 1]!) {
+        ids.sort((a, b) => a - b);
+        break;
+      }
+    }
+    const sql = this.#sql;
+    for (let i = 0; i < ids.length;) {
+      const first = ids[i]!;
+      let last = first;
+      while (++i < ids.length && ids[i] === last + 1) last++;
+      if (last === first) this.#run(sql.deleteDelivery, first);
+      else this.#run(sql.deleteDeliveryRange, first, last);
     }
   }
 
@@ -630,18 +849,19 @@ export class SqliteStore implements Store {
    * process crash, and made durable against a power cut by the next fsync of the WAL).
    */
   #saveLazy(): void {
-    if (this.#lazy.size === 0 || this.#closed) return;
+    if (this.#lazyUpdates.size === 0 && this.#lazyDeletes.length === 0 || this.#closed) return;
     if (this.#inTransaction) {
       this.#applyLazy();
       return;
     }
     const sql = this.#sql;
     try {
-      sql.begin.run();
       this.#applyLazy();
       sql.commit.run();
+      this.#inTransaction = false;
     } catch (error) {
       if (this.#db.isTransaction) sql.rollback.run();
+      this.#inTransaction = false;
       this.#fail("save", error);
     }
   }
@@ -677,9 +897,8 @@ interface Statements {
   putRetained: StatementSync;
   deleteRetained: StatementSync;
   purgeRetained: StatementSync;
-  putDelivery: StatementSync;
   deleteDelivery: StatementSync;
-  deleteDeliveries: StatementSync;
+  deleteDeliveryRange: StatementSync;
   putIncomingQos2: StatementSync;
   deleteIncomingQos2: StatementSync;
   deleteIncomingQos2s: StatementSync;
@@ -721,24 +940,9 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     deleteRetained: p("DELETE FROM retained WHERE topic = ?"),
     purgeRetained: p("DELETE FROM retained WHERE expires_at > 0 AND expires_at <= ?"),
-    // An upsert, not a REPLACE: a queued row becoming in flight keeps its place in the table.
-    putDelivery: p(
-      `INSERT INTO deliveries
-        (client_id, seq, packet_id, state, qos, retain, identifiers, topic, payload, message_qos,
-         message_retain, properties, expires_at, origin)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (client_id, seq) DO UPDATE SET
-          packet_id = excluded.packet_id, state = excluded.state, qos = excluded.qos,
-          retain = excluded.retain, identifiers = excluded.identifiers, topic = excluded.topic,
-          payload = excluded.payload, message_qos = excluded.message_qos,
-          message_retain = excluded.message_retain, properties = excluded.properties,
-          expires_at = excluded.expires_at, origin = excluded.origin`,
-    ),
-    updateDelivery: p(
-      "UPDATE deliveries SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?",
-    ),
-    deleteDelivery: p("DELETE FROM deliveries WHERE client_id = ? AND seq = ?"),
-    deleteDeliveries: p("DELETE FROM deliveries WHERE client_id = ?"),
+    updateDelivery: p("UPDATE deliveries SET packet_id = ?, flags = ? WHERE id = ?"),
+    deleteDelivery: p("DELETE FROM deliveries WHERE id = ?"),
+    deleteDeliveryRange: p("DELETE FROM deliveries WHERE id BETWEEN ? AND ?"),
     putIncomingQos2: p(
       "INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)",
     ),
@@ -762,9 +966,8 @@ function prepareStatements(db: DatabaseSync): Statements {
       "SELECT topic, payload, qos, retain, properties, expires_at, origin FROM retained",
     ),
     loadDeliveries: p(
-      `SELECT client_id, seq, packet_id, state, qos, retain, identifiers, topic, payload,
-        message_qos, message_retain, properties, expires_at, origin
-        FROM deliveries ORDER BY client_id, seq`,
+      `SELECT id, client_id, seq, packet_id, flags, topic, payload, origin, identifiers,
+        properties, expires_at FROM deliveries ORDER BY client_id, seq, id`,
     ),
     loadIncomingQos2: p(
       "SELECT client_id, packet_id FROM incoming_qos2 ORDER BY client_id, packet_id",
@@ -816,9 +1019,14 @@ function migrate(db: DatabaseSync): void {
  * Reads and decodes every row. Rows that do not decode are not fatal: they come back as
  * `problems`, each with a way to remove it in `removals`.
  */
-function readSnapshot(
-  sql: Statements,
-): { snapshot: StoreSnapshot; problems: string[]; removals: (() => void)[] } {
+function readSnapshot(sql: Statements): {
+  snapshot: StoreSnapshot;
+  /** The row id of each of `snapshot.deliveries`. */
+  rowIds: number[];
+  problems: string[];
+  removals: (() => void)[];
+} {
+  const rowIds: number[] = [];
   const problems: string[] = [];
   const removals: (() => void)[] = [];
   const snapshot: StoreSnapshot = {
@@ -873,25 +1081,41 @@ function readSnapshot(
     snapshot.retained.push(decodeMessage(row, row.qos, row.retain));
   }, (row) => sql.deleteRetained.run(row.topic ?? null));
   each(sql.loadDeliveries, "queued message", (row) => {
-    const state = text(row.state);
-    if (state !== "queued" && state !== "publish" && state !== "pubrel") {
-      throw new Error(`unknown state "${state}"`);
-    }
+    const id = integer(row.id, 1);
+    const flags = integer(row.flags, 0, 255);
+    const state = STATES[flags & 3];
+    if (state === undefined) throw new Error(`unknown state ${flags & 3}`);
+    const qos = (flags >> 2) & 3;
+    const messageQos = (flags >> 5) & 3;
+    if (qos > 2 || messageQos > 2) throw new Error(`QoS out of range in flags ${flags}`);
     const identifiers: unknown = row.identifiers === null ? [] : JSON.parse(text(row.identifiers));
     if (!Array.isArray(identifiers) || !identifiers.every((id) => Number.isInteger(id))) {
       throw new Error("unreadable subscription identifiers");
     }
-    snapshot.deliveries.push({
+    const delivery: StoredDelivery = {
       clientId: text(row.client_id),
       seq: integer(row.seq),
       packetId: integer(row.packet_id, 0, 65535),
       state,
-      qos: integer(row.qos, 0, 2) as QoS,
-      retain: flag(row.retain),
+      qos: qos as QoS,
+      retain: (flags & 0x10) !== 0,
       identifiers: identifiers as number[],
-      message: decodeMessage(row, row.message_qos, row.message_retain),
-    });
-  }, (row) => sql.deleteDelivery.run(row.client_id ?? null, row.seq ?? null));
+      message: decodeMessage(row, messageQos, (flags & 0x80) !== 0 ? 1 : 0),
+    };
+    // Two rows of one client with one seq: the later message replaced the earlier, whose
+    // removal was not saved yet. Keep the later one.
+    const previous = snapshot.deliveries.length - 1;
+    const last = snapshot.deliveries[previous];
+    if (last?.clientId === delivery.clientId && last.seq === delivery.seq) {
+      const stale = rowIds[previous]!;
+      snapshot.deliveries[previous] = delivery;
+      rowIds[previous] = id;
+      removals.push(() => sql.deleteDelivery.run(stale));
+      return;
+    }
+    snapshot.deliveries.push(delivery);
+    rowIds.push(id);
+  }, (row) => sql.deleteDelivery.run(row.id ?? null));
   each(sql.loadIncomingQos2, "QoS 2 packet id", (row) => {
     snapshot.incomingQos2.push({
       clientId: text(row.client_id),
@@ -913,10 +1137,24 @@ function readSnapshot(
       publishAt: integer(row.publish_at),
     });
   }, (row) => sql.deleteWill.run(row.client_id ?? null));
-  return { snapshot, problems, removals };
+  return { snapshot, rowIds, problems, removals };
 }
 
 type Row = Record<string, string | number | bigint | Uint8Array | null | undefined>;
+
+/** Delivery states by their code in the low two bits of the flags. */
+const STATES: readonly StoredDelivery["state"][] = ["queued", "publish", "pubrel"];
+const STATE_CODES: Record<StoredDelivery["state"], number> = { queued: 0, publish: 1, pubrel: 2 };
+
+/**
+ * A delivery's state, QoS and RETAIN and its message's QoS and RETAIN in one integer: bits 0–1
+ * the state (queued 0, publish 1, pubrel 2), 2–3 the QoS, 4 RETAIN, 5–6 the message's QoS, 7
+ * the message's RETAIN.
+ */
+function deliveryFlags(delivery: StoredDelivery): number {
+  return STATE_CODES[delivery.state] | delivery.qos << 2 | (delivery.retain ? 0x10 : 0) |
+    delivery.message.qos << 5 | (delivery.message.retain ? 0x80 : 0);
+}
 
 function decodeMessage(row: Row, qos: Row[string], retain: Row[string]): Message {
   return {

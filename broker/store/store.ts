@@ -59,7 +59,7 @@ export interface StoreSnapshot {
  * {@linkcode commit}; implementations must apply them in order.
  */
 export interface Store {
-  /** True while there are recorded changes not yet committed. */
+  /** True while there are changes recorded since the last {@linkcode commit}. */
   readonly dirty: boolean;
   /** Reads everything back (at start-up). */
   load(): StoreSnapshot;
@@ -75,7 +75,10 @@ export interface Store {
   putRetained(message: Message): void;
   deleteRetained(topic: string): void;
 
-  /** Adds or replaces (same client and seq) a queued or in-flight delivery. */
+  /**
+   * Adds or replaces (same client and seq) a queued or in-flight delivery. The store may keep
+   * `delivery` itself until it is written: callers hand over an object they do not change.
+   */
   putDelivery(delivery: StoredDelivery): void;
   deleteDelivery(clientId: string, seq: number): void;
 
@@ -88,10 +91,13 @@ export interface Store {
   /**
    * Writes every recorded change (safe against a process crash on return); a no-op when not
    * dirty. A store whose commits reach stable storage later (an asynchronous fsync) says so
-   * through {@linkcode commitCount} and {@linkcode whenDurable}.
+   * through {@linkcode commitCount} and {@linkcode whenDurable}; such a store may also write a
+   * commit later, while an fsync is in flight, as long as `whenDurable` for it resolves only
+   * once it is written and on stable storage, and a change that must be saved before the next
+   * packet leaves (a QoS 2 delivery's packet id or PUBREL state) is written at once.
    */
   commit(): void;
-  /** Commits made so far (for {@linkcode whenDurable}); absent when commits are durable at once. */
+  /** Commits so far (for {@linkcode whenDurable}); absent when commits are durable at once. */
   readonly commitCount?: number;
   /**
    * Resolves once the first `count` commits are on stable storage (power-loss safe); undefined

@@ -1,8 +1,9 @@
 /**
  * Upgrades: a store written by an earlier schema version opens in this one with its data. The
  * fixture is generated here from version 1's DDL, frozen as it shipped (not imported from the
- * store, which moves on), rather than kept as a binary blob. When the schema gains version 2,
- * this test keeps proving that version 1 files still open; add a `writeVersion2Fixture` then.
+ * store, which moves on), rather than kept as a binary blob; likewise for version 2. When the
+ * schema gains version 3, these keep proving that older files still open; add a
+ * `writeVersion3Fixture` then.
  *
  * @module
  */
@@ -87,12 +88,13 @@ function writeVersion1Fixture(path: string): void {
     .run("sensor-1", "status/sensor-1", bytes("offline"), 1, 1, '{"willDelayInterval":5}', 123);
 }
 
-Deno.test("SqliteStore.open() reads a store written with schema version 1", () => {
+/** Opens a store written by `write` and checks it holds the fixture's data, migrated. */
+function checkFixture(write: (path: string) => void): void {
   const dir = Deno.makeTempDirSync({ prefix: "midge-upgrade-" });
   try {
     const path = `${dir}/midge.db`;
     assert.equal(APPLICATION_ID, 1835623527, "the application id is on disks; never change it");
-    writeVersion1Fixture(path);
+    write(path);
     const errors: string[] = [];
     const store = SqliteStore.open(path, {
       log: { error: (line) => void errors.push(line), warn: (line) => void errors.push(line) },
@@ -172,6 +174,73 @@ Deno.test("SqliteStore.open() reads a store written with schema version 1", () =
       SCHEMA_VERSION,
       "the file is migrated to the current version",
     );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("SqliteStore.open() reads a store written with schema version 1", () => {
+  checkFixture(writeVersion1Fixture);
+});
+
+/** Schema version 2's deliveries table exactly as migration 2 leaves it. Never edit. */
+const DELIVERIES_V2 = `
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    packet_id INTEGER NOT NULL, flags INTEGER NOT NULL, topic TEXT NOT NULL,
+    payload BLOB NOT NULL, origin TEXT NOT NULL, identifiers TEXT, properties TEXT,
+    expires_at INTEGER NOT NULL
+  );
+`;
+
+/** Writes a version 2 store with one of everything, as the store with migration 2 leaves it. */
+function writeVersion2Fixture(path: string): void {
+  writeVersion1Fixture(path);
+  using db = new DatabaseSync(path);
+  db.exec("DROP TABLE deliveries");
+  db.exec(DELIVERIES_V2);
+  db.exec("UPDATE schema_version SET version = 2");
+  // State publish (1), QoS 1 (1 << 2), message QoS 2 (2 << 5).
+  db.prepare("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    .run(
+      1,
+      "sensor-1",
+      7,
+      3,
+      1 | 1 << 2 | 2 << 5,
+      "cmd/reboot",
+      new TextEncoder().encode("now"),
+      "ops",
+      "[42]",
+      null,
+      0,
+    );
+}
+
+Deno.test("SqliteStore.open() reads a store written with schema version 2", () => {
+  checkFixture(writeVersion2Fixture);
+});
+
+Deno.test("SqliteStore.open() removes a version 1 delivery it cannot migrate, keeping the rest", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "midge-upgrade-" });
+  try {
+    const path = `${dir}/midge.db`;
+    writeVersion1Fixture(path);
+    {
+      using db = new DatabaseSync(path);
+      db.prepare("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .run("sensor-1", 8, 0, "sideways", 1, 0, null, "t", new Uint8Array(1), 1, 0, null, 0, "x");
+    }
+    const warnings: string[] = [];
+    const store = SqliteStore.open(path, {
+      log: { error: (line) => void warnings.push(line), warn: (line) => void warnings.push(line) },
+    });
+    assert.deepStrictEqual(store.load().deliveries.map((d) => d.seq), [7]);
+    assert.match(
+      warnings[0] ?? "",
+      /1 damaged row\(s\) skipped and removed \(queued message: unknown state 3\)/,
+    );
+    store.close();
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
