@@ -223,6 +223,9 @@ second=1000000000
   printf '"config":{"User":"%s:%s","Env":%s,"Entrypoint":%s,"Cmd":%s,' "$uid" "$uid" \
     "$(json_array "${env[@]}")" "$(json_array "${entrypoint[@]}")" "$(json_array "${cmd[@]}")"
   printf '"WorkingDir":"/var/lib/midge","ExposedPorts":{"1883/tcp":{}},'
+  # The persistence folder (persistence_location /var/lib/midge/) is a volume: state outlives
+  # the container.
+  printf '"Volumes":{"/var/lib/midge":{}},'
   # Docker reads Healthcheck from the image config; scratch has no shell, hence `midge healthcheck`.
   printf '"Healthcheck":{"Test":%s,"Interval":%d,"Timeout":%d,"StartPeriod":%d,"Retries":3},' \
     "$(json_array CMD "${entrypoint[@]}" healthcheck)" $((30 * second)) $((10 * second)) $((60 * second))

@@ -85,6 +85,7 @@ interface ImageConfig {
     Entrypoint: string[];
     Cmd: string[];
     ExposedPorts: Record<string, unknown>;
+    Volumes?: Record<string, unknown>;
     Healthcheck: { Test: string[] };
   };
   rootfs: { type: string; diff_ids: string[] };
@@ -212,6 +213,8 @@ function assertRunConfig(config: ImageConfig): void {
     "healthcheck",
   ]);
   assert.deepEqual(Object.keys(config.config.ExposedPorts), ["1883/tcp"]);
+  // Issue 8: the image declares a volume for the persistent state.
+  assert.deepEqual(Object.keys(config.config.Volumes ?? {}), ["/var/lib/midge"]);
 }
 
 Deno.test({
